@@ -1,0 +1,46 @@
+# Every target works on a fresh machine with Python 3.11+: the first one that needs the virtual
+# environment creates it (or uses the one that is active) and installs the package with its extras.
+PYTHON ?= python3
+VENV ?= .venv
+ifdef VIRTUAL_ENV
+BIN := $(VIRTUAL_ENV)/bin
+else
+BIN := $(VENV)/bin
+endif
+PY := $(BIN)/python
+STAMP := $(BIN)/.vertex-loadtest-installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test lint bench compile docs clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(STAMP) ## rehearse the reference pipeline locally, end to end (no cloud account)
+	$(BIN)/vertex-loadtest demo $(DEMO_ARGS)
+
+test: $(STAMP) lint ## install, lint and run the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check components tests benchmarks
+	$(BIN)/ruff format --check components tests benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP) ## run the benchmarks; tables under benchmarks/results/
+	$(PY) -m benchmarks
+
+compile: $(STAMP) ## regenerate every component.yaml and the pipeline template
+	$(BIN)/vertex-loadtest compile
+
+clean: ## remove the virtual environment and build leftovers
+	rm -rf $(VENV) build *.egg-info components/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,8 @@
+"""vertex-loadtest: KFP v2 components that load-test a Vertex AI endpoint, gate on SLOs, clean up.
+
+Importing this package imports only the component definitions (kfp), never locust or gevent.
+"""
+
+from vertex_loadtest._version import __version__
+
+__all__ = ["__version__"]

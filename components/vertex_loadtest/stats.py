@@ -1,0 +1,80 @@
+"""``stats.json``: the documented, versioned result of a load test, written by the load-test runtime
+and read by the gate. Pure Python; safe to import anywhere.
+
+Schema version 1 (``docs/stats-schema.md`` shows an example)::
+
+    schema_version   1
+    versions         {vertex_loadtest, locust}
+    target           {host, path, endpoint}            endpoint: resource name or null
+    run              {started_at, ended_at (ISO 8601 UTC), duration_s, run_time_s,
+                      complete (bool), stop_reason}     stop_reason: see STOP_REASONS
+    load             {users, spawn_rate, processes, target_rps (or null), achieved_rps,
+                      rps_shortfall (bool)}
+    generator        {cpu_peak_percent, saturated (bool)}
+    totals           ENTRY over every request
+    requests         {"METHOD name": ENTRY}            e.g. "POST :predict"
+
+    ENTRY            {requests, successes, failures, failure_rate (0..1), rps,
+                      latency_ms          successful requests only: what SLOs judge,
+                      failure_latency_ms  failed requests only (fast 429/503s must not pull p95 down),
+                      all_latency_ms      every request: the numbers Locust's HTML report shows,
+                      errors              {kind: count} for kind in ERROR_KINDS}
+    *latency_ms      {min, mean, p50, p90, p95, p99, p99.9, max} in ms; all null without samples
+
+Percentiles are nearest rank on a 0.2%-resolution histogram (``vertex_loadtest.histogram``).
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from vertex_loadtest.errors import BadInput
+
+SCHEMA_VERSION = 1
+STATS_FILE = "stats.json"
+LATENCY_KEYS = ("min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")
+LATENCY_FIELDS = ("latency_ms", "failure_latency_ms", "all_latency_ms")
+ERROR_KINDS = ("auth", "throttled", "server", "client", "timeout", "connection", "malformed", "other")
+STOP_REASONS = ("run-time", "interrupted", "deadline", "aborted")
+SECTIONS = ("versions", "target", "run", "load", "generator", "totals", "requests")
+
+
+def load_stats(path: str | Path) -> dict[str, Any]:
+    """Reads and checks a ``stats.json`` (or the directory holding one).
+
+    Args:
+        path: The file, or a directory (such as a KFP artifact path) that holds ``stats.json``.
+
+    Returns:
+        The parsed stats.
+
+    Raises:
+        BadInput: the file is missing, is not JSON, or is not a stats file of a known schema version.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / STATS_FILE
+    try:
+        stats = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(f"stats file {path} does not exist: pass the stats.json a load test wrote") from None
+    except (OSError, ValueError) as error:
+        raise BadInput(f"stats file {path} is not readable JSON: {error}") from None
+    if not isinstance(stats, dict) or stats.get("schema_version") != SCHEMA_VERSION:
+        found = stats.get("schema_version") if isinstance(stats, dict) else type(stats).__name__
+        raise BadInput(
+            f"stats file {path} has schema_version {found!r}; this version of vertex-loadtest reads "
+            f"{SCHEMA_VERSION}: re-run the load test with the same vertex-loadtest version as the gate"
+        )
+    missing = [section for section in SECTIONS if section not in stats]
+    if missing:
+        raise BadInput(f"stats file {path} lacks {', '.join(missing)}: it was not written by a load test")
+    return stats
+
+
+def write_stats(stats: dict[str, Any], directory: str | Path) -> Path:
+    """Writes ``stats`` as ``directory/stats.json`` and returns the path."""
+    path = Path(directory) / STATS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(stats, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return path

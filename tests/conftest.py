@@ -1,0 +1,1 @@
+"""Fixtures shared by every test directory: servers on loopback that stop by themselves."""
