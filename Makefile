@@ -12,7 +12,7 @@ STAMP := $(BIN)/.vertex-loadtest-installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint bench compile docs clean
+.PHONY: help demo test lint bench compile docs locks clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -32,8 +32,8 @@ test: $(STAMP) lint ## install, lint and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff and mypy
-	$(BIN)/ruff check components tests benchmarks
-	$(BIN)/ruff format --check components tests benchmarks
+	$(BIN)/ruff check components tests benchmarks scripts
+	$(BIN)/ruff format --check components tests benchmarks scripts
 	$(BIN)/mypy
 
 bench: $(STAMP) ## run the benchmarks; tables under benchmarks/results/
@@ -41,6 +41,12 @@ bench: $(STAMP) ## run the benchmarks; tables under benchmarks/results/
 
 compile: $(STAMP) ## regenerate every component.yaml and the pipeline template
 	$(BIN)/vertex-loadtest compile
+
+docs: $(STAMP) ## build the documentation site into site/ (component pages generated from the specs)
+	$(BIN)/mkdocs build --strict
+
+locks: $(STAMP) ## regenerate the images' hash-pinned lock files under containers/ (needs the package index)
+	$(PY) -m scripts.images locks
 
 clean: ## remove the virtual environment and build leftovers
 	rm -rf $(VENV) build *.egg-info components/*.egg-info .pytest_cache .mypy_cache .ruff_cache
