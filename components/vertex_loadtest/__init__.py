@@ -4,5 +4,6 @@ Importing this package imports only the component definitions (kfp), never locus
 """
 
 from vertex_loadtest._version import __version__
+from vertex_loadtest.locust_load_test.component import LocustLoadTestOp
 
-__all__ = ["__version__"]
+__all__ = ["LocustLoadTestOp", "__version__"]

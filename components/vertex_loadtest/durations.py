@@ -1,4 +1,4 @@
-"""Durations as Locust writes run times: ``30s``, ``5m``, ``1h30m`` or plain seconds (also ``--older-than``)."""
+"""Durations as Locust writes run times (also ``--older-than``): ``30s``, ``5m``, ``1h30m`` or seconds."""
 
 import re
 

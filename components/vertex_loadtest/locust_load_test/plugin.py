@@ -1,0 +1,149 @@
+"""Our Locust plugin: loaded ahead of the team's locustfile in every Locust process
+(``locust -f plugin.py,theirs.py``), never in the component's own process.
+
+- Finer latency buckets through Locust's own hook: ``StatsEntry._log_response_time`` files each
+  sample in a 0.2% bucket and percentiles are nearest rank (``vertex_loadtest.histogram``), so the
+  HTML report, the CSVs and ``stats.json`` show the same, accurate numbers.
+- Success and failure latencies and failure kinds (``recorder.Recorder``), merged from the workers
+  through Locust's ``report_to_master`` / ``worker_report`` events.
+- Open-model pacing when the run has a target rps, and a progress line every few seconds.
+- At quit, the master writes everything the runtime needs for ``stats.json`` to the dump file.
+"""
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+import locust
+from locust import constant_throughput, events
+from locust import stats as locust_stats
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from vertex_loadtest import histogram
+from vertex_loadtest.locust_load_test import run_config
+from vertex_loadtest.locust_load_test.recorder import Recorder, classify
+
+CONFIG = run_config.load()
+RECORDER = Recorder()
+REPORT_KEY = "vertex_loadtest"
+logger = logging.getLogger("vertex_loadtest.progress")
+
+
+def _log_response_time(self: locust_stats.StatsEntry, response_time: float | None) -> None:
+    """Replaces Locust's two-significant-digit rounding with 0.2% buckets."""
+    if response_time is None:
+        self.num_none_requests += 1
+        return
+    self.total_response_time += response_time
+    self.min_response_time = (
+        response_time if self.min_response_time is None else min(self.min_response_time, response_time)
+    )
+    self.max_response_time = max(self.max_response_time, response_time)
+    self.response_times[histogram.bucket(response_time)] += 1  # type: ignore[index]
+
+
+locust_stats.StatsEntry._log_response_time = _log_response_time  # type: ignore[method-assign,assignment]
+locust_stats.calculate_response_time_percentile = histogram.percentile  # type: ignore[assignment]
+
+
+@events.request.add_listener
+def _on_request(
+    request_type: str,
+    name: str,
+    response_time: float | None,
+    exception: Any = None,
+    response: Any = None,
+    **_kwargs: Any,
+) -> None:
+    kind = classify(getattr(response, "status_code", None), exception) if exception else None
+    RECORDER.record(f"{request_type} {name}", response_time, kind)
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+    data[REPORT_KEY] = RECORDER.take()
+
+
+@events.worker_report.add_listener
+def _on_worker_report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+    RECORDER.merge(data.get(REPORT_KEY, {}))
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_kwargs: Any) -> None:
+    target_rps = CONFIG.get("target_rps")
+    if target_rps and environment.parsed_options is not None:
+        per_user = target_rps / max(1, environment.parsed_options.num_users)
+        for user_class in environment.user_classes:
+            user_class.wait_time = constant_throughput(per_user)
+    if not isinstance(environment.runner, WorkerRunner):
+        gevent.spawn(_report_progress, environment, float(CONFIG.get("progress_interval_s", 5)))
+
+
+def _report_progress(environment: Environment, interval_s: float) -> None:
+    started = time.monotonic()
+    while True:
+        gevent.sleep(interval_s)
+        runner = environment.runner
+        if runner is None:
+            continue
+        total = runner.stats.total
+        try:
+            p95 = total.get_current_response_time_percentile(0.95) or 0
+        except ValueError:
+            p95 = total.get_response_time_percentile(0.95)
+        failure_pct = 100 * total.num_failures / total.num_requests if total.num_requests else 0.0
+        logger.info(
+            "progress: %4.0fs users=%d rps=%.1f p95=%sms requests=%d failures=%d (%.2f%%)",
+            time.monotonic() - started,
+            runner.user_count,
+            total.current_rps,
+            f"{p95:g}",
+            total.num_requests,
+            total.num_failures,
+            failure_pct,
+        )
+
+
+def _entry_dict(entry: locust_stats.StatsEntry) -> dict[str, Any]:
+    return {
+        "method": entry.method,
+        "name": entry.name,
+        "requests": entry.num_requests,
+        "failures": entry.num_failures,
+        "none_requests": entry.num_none_requests,
+        "total_ms": entry.total_response_time,
+        "min_ms": entry.min_response_time,
+        "max_ms": entry.max_response_time,
+        "histogram": sorted(entry.response_times.items()),
+    }
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
+    dump_path = CONFIG.get("dump_path")
+    runner = environment.runner
+    if not dump_path or runner is None or isinstance(runner, WorkerRunner):
+        return
+    stats = runner.stats
+    workers = {}
+    if isinstance(runner, MasterRunner):
+        workers = {client_id: client.state for client_id, client in runner.clients.items()}
+    dump = {
+        "locust_version": locust.__version__,
+        "start_time": stats.start_time,
+        "last_request_timestamp": stats.total.last_request_timestamp,
+        "entries": [_entry_dict(entry) for entry in stats.entries.values()],
+        "total": _entry_dict(stats.total),
+        "recorder": RECORDER.to_dict(),
+        "errors": [
+            {"method": e.method, "name": e.name, "error": str(e.error), "occurrences": e.occurrences}
+            for e in stats.errors.values()
+        ],
+        "workers": workers,
+    }
+    Path(dump_path).write_text(json.dumps(dump), encoding="utf-8")

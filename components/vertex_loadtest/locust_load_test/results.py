@@ -1,0 +1,170 @@
+"""Turns what the Locust master dumped at quit into ``stats.json`` (schema in ``vertex_loadtest.stats``),
+KFP metrics, and the summary printed at the end of a run. Pure Python.
+"""
+
+import datetime
+import math
+from typing import Any
+
+from vertex_loadtest import histogram
+from vertex_loadtest._version import __version__
+from vertex_loadtest.locust_load_test.recorder import Latencies
+from vertex_loadtest.stats import ERROR_KINDS, SCHEMA_VERSION
+
+#: Achieving less than this share of a target rps marks the run as short of its target.
+RPS_SHORTFALL_RATIO = 0.9
+#: A load generator process above this CPU share measures its own queueing.
+SATURATION_PERCENT = 90.0
+
+
+def build_stats(
+    dump: dict[str, Any],
+    run: dict[str, Any],
+    load: dict[str, Any],
+    target: dict[str, Any],
+    cpu_peak_percent: float,
+) -> dict[str, Any]:
+    """Returns the ``stats.json`` document of a run.
+
+    Args:
+        dump: What the plugin wrote at quit (Locust entries, recorder, errors, times).
+        run: ``ended_at`` (when Locust exited; used when no request was made), ``run_time_s``,
+            ``complete``, ``stop_reason`` as the runtime saw them.
+        load: ``users``, ``spawn_rate``, ``processes``, ``target_rps``.
+        target: ``host``, ``path``, ``endpoint``.
+        cpu_peak_percent: Peak CPU of the busiest Locust process.
+    """
+    # Locust's own window: first request to last, so rps matches its report.
+    ended = float(dump.get("last_request_timestamp") or run["ended_at"])
+    started = float(dump.get("start_time") or ended)
+    duration = max(ended - started, 1e-9)
+    recorded = dump["recorder"]
+    requests = {
+        f"{entry['method']} {entry['name']}": _entry(
+            entry, recorded.get(f"{entry['method']} {entry['name']}"), duration
+        )
+        for entry in dump["entries"]
+    }
+    totals = _entry(dump["total"], _merge_all(recorded.values()), duration)
+    target_rps = load.get("target_rps") or None
+    achieved = totals["rps"]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "versions": {"vertex_loadtest": __version__, "locust": dump.get("locust_version")},
+        "target": target,
+        "run": {
+            "started_at": _iso(started),
+            "ended_at": _iso(ended),
+            "duration_s": round(duration, 3),
+            "run_time_s": run["run_time_s"],
+            "complete": run["complete"],
+            "stop_reason": run["stop_reason"],
+        },
+        "load": {
+            "users": load["users"],
+            "spawn_rate": load["spawn_rate"],
+            "processes": load["processes"],
+            "target_rps": target_rps,
+            "achieved_rps": achieved,
+            "rps_shortfall": bool(target_rps and achieved < RPS_SHORTFALL_RATIO * target_rps),
+        },
+        "generator": {
+            "cpu_peak_percent": round(cpu_peak_percent, 1),
+            "saturated": cpu_peak_percent >= SATURATION_PERCENT,
+        },
+        "totals": totals,
+        "requests": requests,
+        "error_messages": [
+            {
+                "request": f"{e['method']} {e['name']}",
+                "error": e["error"][:300],
+                "occurrences": e["occurrences"],
+            }
+            for e in sorted(dump.get("errors", []), key=lambda e: -e["occurrences"])[:20]
+        ],
+    }
+
+
+def _merge_all(recorded: Any) -> dict[str, Any]:
+    success, failure, errors = Latencies(), Latencies(), {}
+    for data in recorded:
+        success.merge(data["success"])
+        failure.merge(data["failure"])
+        for kind, count in data["errors"].items():
+            errors[kind] = errors.get(kind, 0) + count
+    return {"success": success.to_dict(), "failure": failure.to_dict(), "errors": errors}
+
+
+def _entry(locust_entry: dict[str, Any], recorded: dict[str, Any] | None, duration: float) -> dict[str, Any]:
+    count, failures = locust_entry["requests"], locust_entry["failures"]
+    success, failure = Latencies(), Latencies()
+    errors: dict[str, int] = {}
+    if recorded:
+        success.merge(recorded["success"])
+        failure.merge(recorded["failure"])
+        errors = recorded["errors"]
+    timed = count - locust_entry["none_requests"]
+    return {
+        "requests": count,
+        "successes": count - failures,
+        "failures": failures,
+        "failure_rate": round(failures / count, 6) if count else 0.0,
+        "rps": round(count / duration, 3),
+        "latency_ms": success.summary(),
+        "failure_latency_ms": failure.summary(),
+        "all_latency_ms": histogram.summarize(
+            {float(value): n for value, n in locust_entry["histogram"]},
+            timed,
+            locust_entry["total_ms"],
+            locust_entry["min_ms"] or 0.0,
+            locust_entry["max_ms"],
+        ),
+        "errors": {kind: int(errors.get(kind, 0)) for kind in ERROR_KINDS},
+    }
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).isoformat(timespec="milliseconds")
+
+
+def metrics(stats: dict[str, Any]) -> dict[str, float]:
+    """Returns the headline numbers for KFP Metrics; every value finite (NaN/inf break KFP)."""
+    totals, latency = stats["totals"], stats["totals"]["latency_ms"]
+    values: dict[str, float] = {
+        "requests": totals["requests"],
+        "failures": totals["failures"],
+        "failure_rate": totals["failure_rate"],
+        "rps": totals["rps"],
+        "generator_cpu_peak_percent": stats["generator"]["cpu_peak_percent"],
+        "complete": float(stats["run"]["complete"]),
+    }
+    for key in ("mean", "p50", "p90", "p95", "p99", "p99.9", "max"):
+        if latency[key] is not None:
+            values[f"latency_{key.replace('.', '_')}_ms"] = latency[key]
+    return {key: float(value) for key, value in values.items() if math.isfinite(float(value))}
+
+
+def summary(stats: dict[str, Any]) -> str:
+    """Returns a few readable lines for the end of the task log."""
+    totals, run, latency = stats["totals"], stats["run"], stats["totals"]["latency_ms"]
+
+    def ms(key: str) -> str:
+        return "-" if latency[key] is None else f"{latency[key]:g}ms"
+
+    errors = ", ".join(f"{kind} {n}" for kind, n in totals["errors"].items() if n) or "none"
+    lines = [
+        f"load test {'complete' if run['complete'] else 'INCOMPLETE (' + run['stop_reason'] + ')'}: "
+        f"{totals['requests']} requests in {run['duration_s']:g}s, {totals['rps']:g} rps, "
+        f"{totals['failures']} failed ({100 * totals['failure_rate']:.2f}%)",
+        f"latency of successful requests: p50 {ms('p50')}, p90 {ms('p90')}, p95 {ms('p95')}, "
+        f"p99 {ms('p99')}, max {ms('max')}",
+        f"failures by kind: {errors}",
+        f"load generator CPU peak {stats['generator']['cpu_peak_percent']:g}%"
+        + (" (SATURATED: the generator measured itself)" if stats["generator"]["saturated"] else ""),
+    ]
+    if stats["load"]["target_rps"]:
+        lines.append(
+            f"target {stats['load']['target_rps']:g} rps, achieved {stats['load']['achieved_rps']:g} rps"
+            + (" (SHORT of target)" if stats["load"]["rps_shortfall"] else "")
+        )
+    return "\n".join(lines)

@@ -1,0 +1,75 @@
+"""Where the load goes: a Vertex AI endpoint resource name or a plain HTTP host, turned into the
+host and ``:predict`` path Locust uses, and whether requests carry a Google token.
+"""
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from vertex_loadtest.errors import BadInput
+
+#: Points the endpoint's requests at another API host (the local Vertex AI emulator in rehearsals).
+API_ENDPOINT_ENV = "VERTEX_LOADTEST_API_ENDPOINT"
+_ENDPOINT_NAME = re.compile(r"^projects/[^/]+/locations/(?P<location>[a-z0-9-]+)/endpoints/[^/:]+$")
+DEFAULT_HOST_PATH = "/predict"
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str  # scheme://netloc, as Locust's --host
+    predict_path: str
+    endpoint: str | None  # the Vertex resource name, when there is one
+    anonymous: bool  # send no bearer token
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"host": self.host, "path": self.predict_path, "endpoint": self.endpoint}
+
+
+def resolve(host: str = "", endpoint: str = "", auth: str = "auto") -> Target:
+    """Returns the target of a run.
+
+    Args:
+        host: A URL such as ``http://127.0.0.1:8080`` (an optional path is the predict path,
+            default ``/predict``).
+        endpoint: A Vertex AI endpoint resource name ``projects/P/locations/L/endpoints/E``.
+        auth: ``auto`` (a token except for loopback hosts), ``google`` or ``none``.
+    """
+    if bool(host) == bool(endpoint):
+        raise BadInput("give exactly one target: a host URL or an endpoint resource name")
+    if auth not in ("auto", "google", "none"):
+        raise BadInput(f"auth {auth!r} is not one of auto, google, none")
+    if endpoint:
+        match = _ENDPOINT_NAME.match(endpoint)
+        if not match:
+            raise BadInput(
+                f"endpoint {endpoint!r} is not a resource name like projects/P/locations/L/endpoints/E"
+            )
+        base = os.environ.get(API_ENDPOINT_ENV) or f"https://{match['location']}-aiplatform.googleapis.com"
+        if "://" not in base:
+            base = f"https://{base}"
+        target_host, path = _split(base)[0], f"/v1/{endpoint}:predict"
+    else:
+        target_host, path = _split(host)
+        path = path or DEFAULT_HOST_PATH
+    anonymous = auth == "none" or (auth == "auto" and _is_loopback(urlsplit(target_host).hostname or ""))
+    return Target(target_host, path, endpoint or None, anonymous)
+
+
+def _split(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BadInput(
+            f"host {url!r} is not an http(s) URL such as https://example.com or http://127.0.0.1:8080"
+        )
+    return f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/")
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
