@@ -10,8 +10,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--output-dir", default="demo-output", help="where reports go (default: demo-output)")
     demo.set_defaults(handler=_demo)
 
+    emulator = subparsers.add_parser(
+        "emulator", help="serve the local Vertex AI emulator on 127.0.0.1 until interrupted (Ctrl-C)"
+    )
+    emulator.add_argument(
+        "--port", type=int, default=8090, help="TCP port on 127.0.0.1 (default: 8090; 0 = any)"
+    )
+    emulator.add_argument(
+        "--operation-seconds", type=float, default=0.0, help="how long each long-running operation takes"
+    )
+    emulator.add_argument(
+        "--operation-seconds-for",
+        action="append",
+        metavar="KIND=SECONDS",
+        help="per-kind duration, e.g. deployModel=5 (repeatable)",
+    )
+    emulator.set_defaults(handler=_emulator)
+
 
 def _demo(args: argparse.Namespace) -> int:
     from vertex_loadtest.rehearsal.demo import run_demo
 
     return run_demo(args)
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from vertex_loadtest.rehearsal.vertex_emulator import serve
+
+    return serve(args)
