@@ -16,6 +16,7 @@ from vertex_loadtest.errors import BadInput
 #: Modules whose ``register(subparsers)`` adds one or more subcommands.
 COMMAND_MODULES = (
     "vertex_loadtest.locust_load_test.command",
+    "vertex_loadtest.latency_gate.command",
     "vertex_loadtest.compile",
     "vertex_loadtest.rehearsal.command",
 )

@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="judge a load test's stats.json against SLO expressions (exit 0 pass, 1 fail, 2 bad input)",
         description=(
             "Judge a load test's stats.json against SLO expressions such as 'p95 < 200ms', "
-            "'error_rate < 1%%', 'rps >= 50', '\"POST :predict\": p99 <= 1.5s' or 'p95 < baseline * 1.1'. "
+            "'error_rate < 1%', 'rps >= 50', '\"POST :predict\": p99 <= 1.5s' or 'p95 < baseline * 1.1'. "
             "Prints the Markdown "
             "verdict. Exit codes: 0 pass, 1 breach or inconclusive, 2 bad input."
         ),

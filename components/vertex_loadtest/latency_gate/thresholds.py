@@ -187,7 +187,8 @@ def _quantity(text: str, metric: str, raw: str, *, what: str = "the bound") -> D
         if not unit:
             raise _bad(
                 text,
-                f"latency {what} {raw!r} has no unit: write '{match['number']}ms' or '{match['number']}s'",
+                f"{what} {raw!r} of a latency has no unit: write '{match['number']}ms' or "
+                f"'{match['number']}s'",
             )
         if unit not in LATENCY_UNITS:
             raise _bad(text, f"unknown unit {unit!r} for {metric}: use 'ms' or 's' (e.g. '200ms', '1.5s')")
