@@ -4,6 +4,7 @@ Importing this package imports only the component definitions (kfp), never locus
 """
 
 from vertex_loadtest._version import __version__
+from vertex_loadtest.latency_gate.component import LatencyGateOp
 from vertex_loadtest.locust_load_test.component import LocustLoadTestOp
 
-__all__ = ["LocustLoadTestOp", "__version__"]
+__all__ = ["LatencyGateOp", "LocustLoadTestOp", "__version__"]

@@ -15,6 +15,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 #: (module, attribute, spec file relative to the package): every spec the project publishes.
 SPECS = (
     ("vertex_loadtest.locust_load_test.component", "LocustLoadTestOp", "locust_load_test/component.yaml"),
+    ("vertex_loadtest.latency_gate.component", "LatencyGateOp", "latency_gate/component.yaml"),
 )
 
 
