@@ -42,6 +42,16 @@ LOCK_PLATFORM = "x86_64-manylinux_2_28"
 LOCK_INSTALL = ("pip", "install", "--require-hashes", "--no-deps", "-r")
 WHEEL_INSTALL = ("pip", "install", "--no-index", "--find-links")
 
+#: Site-packages budget of each image in MB (10**6 bytes), checked by the tests and reported by
+#: ``make bench``. Load test and gate are the issue's targets; the cleanup image carries
+#: google-cloud-aiplatform, which alone is most of it.
+BUDGET_MB = {"locust-load-test": 200, "latency-gate": 120, "endpoint-cleanup": 400}
+#: Distributions an image must never contain (normalized names).
+FORBIDDEN = {
+    "latency-gate": ("google-cloud-aiplatform", "google-cloud-pipeline-components", "locust", "gevent"),
+    "endpoint-cleanup": ("locust", "gevent", "geventhttpclient"),
+}
+
 _EXTRA_ARG = re.compile(r"^ARG EXTRA=([A-Za-z0-9_-]+)\s*$", re.MULTILINE)
 
 
@@ -162,6 +172,8 @@ def build_wheel(work: Path, python: str = sys.executable) -> Path:
     context = work / "context"
     for name in BUILD_SOURCES:
         source = REPO_ROOT / name
+        if not source.exists():
+            raise FileNotFoundError(f"{source} is missing: the Dockerfiles COPY it into the build context")
         if source.is_dir():
             shutil.copytree(
                 source, context / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
