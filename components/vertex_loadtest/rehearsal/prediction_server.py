@@ -7,7 +7,8 @@ fails is injected, so tests know the ground truth:
 - ``latency``: ``"20ms"``, ``"uniform:5ms:50ms"`` or ``"choice:10ms,200ms,1.5s"`` (equally likely);
 - ``error_rate`` (answered with ``error_status``, 503 by default), ``malformed_rate`` (200 with a body
   that is not JSON), ``reset_rate`` (the connection is dropped), ``hang_rate`` (never answered);
-- ``predict``: an optional function from instances to predictions (the rehearsal's real model).
+- ``predict``: an optional function from instances to predictions (the rehearsal's real model);
+- ``authorize``: an optional check of the ``Authorization`` header; False answers 401.
 
 Usable in-process (``with PredictionServer(...) as server: server.url``) or as a process
 (``python -m vertex_loadtest.rehearsal.prediction_server --port 8080 --latency 20ms``).
@@ -31,6 +32,7 @@ Predict = Callable[[list[Any]], list[Any]]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*$")
 _REASONS = {
     200: "OK",
+    401: "Unauthorized",
     400: "Bad Request",
     404: "Not Found",
     429: "Too Many Requests",
@@ -74,6 +76,7 @@ class Behaviour:
     hang_rate: float = 0.0
     seed: int = 0
     predict: Predict | None = None
+    authorize: Callable[[str | None], bool] | None = None
 
     def __post_init__(self) -> None:
         self.sample_latency = latency_sampler(self.latency)
@@ -164,15 +167,17 @@ class PredictionServer:
                 request = await _read_request(reader)
                 if request is None:
                     break
-                method, path, body = request
-                if not await self._respond(method, path, body, writer):
+                method, path, headers, body = request
+                if not await self._respond(method, path, headers, body, writer):
                     break
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
 
-    async def _respond(self, method: str, path: str, body: bytes, writer: asyncio.StreamWriter) -> bool:
+    async def _respond(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter
+    ) -> bool:
         """Writes one response; returns False when the connection must be dropped."""
         if method == "GET" and path == self.health_route:
             _write(writer, 200, b"{}")
@@ -181,6 +186,10 @@ class PredictionServer:
             _write(writer, 404, b'{"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}')
             return True
         behaviour, rng = self.behaviour, self._rng
+        if behaviour.authorize is not None and not behaviour.authorize(headers.get("authorization")):
+            self.counters.count("unauthorized")
+            _write(writer, 401, b'{"error": {"code": 401, "status": "UNAUTHENTICATED"}}')
+            return True
         outcome = behaviour.draw_outcome(rng)
         await asyncio.sleep(behaviour.sample_latency(rng))
         self.counters.count(outcome)
@@ -208,21 +217,21 @@ class PredictionServer:
         return True
 
 
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes] | None:
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes] | None:
     line = await reader.readline()
     if not line:
         return None
     method, path, _ = line.decode("latin-1").split(" ", 2)
-    length = 0
+    headers = {}
     while True:
         header = await reader.readline()
         if header in (b"\r\n", b"\n", b""):
             break
         name, _, value = header.decode("latin-1").partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value.strip())
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
     body = await reader.readexactly(length) if length else b""
-    return method, path, body
+    return method, path, headers, body
 
 
 def _write(writer: asyncio.StreamWriter, status: int, body: bytes) -> None:

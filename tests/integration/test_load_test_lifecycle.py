@@ -1,0 +1,266 @@
+"""The load test's guarantees over its life: token refresh without leaks, SIGTERM, the hard deadline,
+locustfiles from Cloud Storage (gcp-storage-emulator) and denied storage access."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from vertex_loadtest.errors import BadInput
+from vertex_loadtest.locust_load_test import runner
+from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
+from vertex_loadtest.rehearsal.prediction_server import Behaviour, PredictionServer
+from vertex_loadtest.stats import load_stats
+
+pytestmark = pytest.mark.slow
+DATA = Path(__file__).parent.parent / "data"
+
+
+class TokenServer:
+    """An OAuth2 token endpoint on loopback issuing short-lived tokens, as Google's would."""
+
+    def __init__(self, lifetime_s: int):
+        self.lifetime_s = lifetime_s
+        self.issued: list[tuple[str, float]] = []
+        issued, lifetime = self.issued, lifetime_s
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                token = f"secret-token-{len(issued)}-{os.urandom(4).hex()}"
+                issued.append((token, time.time() + lifetime))
+                body = json.dumps(
+                    {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"}
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+
+    def valid(self, header: str | None) -> bool:
+        now = time.time()
+        return any(header == f"Bearer {token}" and now < expiry for token, expiry in self.issued)
+
+    def __enter__(self):
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def service_account_key(token_uri: str) -> dict[str, str]:
+    """A service-account key file whose token endpoint is ``token_uri`` (a fresh RSA key, no real account)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "test-project",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "loadtest@test-project.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": token_uri,
+    }
+
+
+def test_tokens_refresh_before_expiry_and_never_leak(tmp_path, monkeypatch, capfd):
+    with TokenServer(lifetime_s=2) as tokens:
+        credentials = tmp_path / "adc.json"
+        credentials.write_text(json.dumps(service_account_key(tokens.url)))
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials))
+        with PredictionServer(Behaviour(latency="2ms", authorize=tokens.valid)) as server:
+            outcome = run_load_test(
+                LoadTest(host=server.url, auth="google", users=4, run_time="7s", processes=1),
+                tmp_path / "out",
+            )
+            unauthorized = server.counters.by_outcome.get("unauthorized", 0)
+    totals = outcome.stats["totals"]
+    assert totals["requests"] > 100
+    assert unauthorized == 0 and totals["errors"]["auth"] == 0
+    assert len(tokens.issued) >= 3, "a 2 s token over a 7 s run must be refreshed"
+    captured = capfd.readouterr()
+    outputs = [captured.out, captured.err] + [path.read_text() for path in (tmp_path / "out").iterdir()]
+    for token, _ in tokens.issued:
+        assert not any(token in text for text in outputs), "a bearer token reached a log or report"
+
+
+def test_sigterm_writes_reports_marked_incomplete_and_exits_nonzero(tmp_path, prediction_server):
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vertex_loadtest.cli",
+            "load-test",
+            "--host",
+            prediction_server.url,
+            "--run-time",
+            "60s",
+            "--users",
+            "3",
+            "--processes",
+            "2",
+            "--output-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # wait until load is flowing
+        if "progress:" in line and "requests=0 " not in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    process.stdout.read()
+    returncode = process.wait(timeout=15)
+    assert time.monotonic() - signalled < 10
+    assert returncode != 0
+    stats = load_stats(tmp_path)
+    assert stats["run"]["complete"] is False and stats["run"]["stop_reason"] == "interrupted"
+    assert stats["totals"]["requests"] > 0
+    assert "<html" in (tmp_path / "report.html").read_text().lower()
+
+
+SPINNING_USER = """
+import signal
+from locust import User, task
+{prelude}
+
+class Spinning(User):
+    @task
+    def spin(self):
+        while True:  # never yields to gevent, so Locust's run-time and stop-timeout cannot stop it
+            pass
+"""
+
+
+@pytest.fixture
+def short_deadline(monkeypatch):
+    monkeypatch.setattr(runner, "DEADLINE_GRACE_S", 2.0)
+    monkeypatch.setattr(runner, "INTERRUPT_GRACE_S", 2.0)
+
+
+def test_a_stuck_locust_is_interrupted_at_the_deadline(tmp_path, prediction_server, short_deadline):
+    stuck = tmp_path / "stuck.py"
+    stuck.write_text(SPINNING_USER.format(prelude=""))
+    started = time.monotonic()
+    outcome = run_load_test(
+        LoadTest(
+            host=prediction_server.url,
+            locustfile=str(stuck),
+            users=1,
+            run_time="2s",
+            processes=1,
+            stop_timeout_s=1,
+        ),
+        tmp_path / "out",
+    )
+    assert time.monotonic() - started < 2 + 1 + 2 + 2 + 5
+    assert outcome.stats["run"]["complete"] is False
+    assert outcome.stats["run"]["stop_reason"] == "deadline"
+
+
+def test_a_locust_deaf_to_interrupts_is_killed(tmp_path, prediction_server, short_deadline):
+    deaf = tmp_path / "deaf.py"
+    deaf.write_text(SPINNING_USER.format(prelude="signal.signal(signal.SIGINT, signal.SIG_IGN)"))
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="without writing its statistics"):
+        run_load_test(
+            LoadTest(
+                host=prediction_server.url,
+                locustfile=str(deaf),
+                users=1,
+                run_time="2s",
+                processes=1,
+                stop_timeout_s=1,
+            ),
+            tmp_path / "out",
+        )
+    assert time.monotonic() - started < 2 + 1 + 2 + 2 + 5
+
+
+def test_locustfile_from_cloud_storage(tmp_path, gcs_emulator, prediction_server):
+    from google.cloud import storage
+
+    source = (DATA / "recording_locustfile.py").read_bytes()
+    bucket = storage.Client().create_bucket("team-tests")
+    bucket.blob("perf/locustfile.py").upload_from_string(source)
+    os.environ["RAW_SAMPLES_DIR"] = str(tmp_path)
+    try:
+        outcome = run_load_test(
+            LoadTest(
+                host=prediction_server.url,
+                locustfile="gs://team-tests/perf/locustfile.py",
+                locustfile_sha256=hashlib.sha256(source).hexdigest(),
+                users=2,
+                run_time="2s",
+                processes=1,
+            ),
+            tmp_path / "out",
+        )
+    finally:
+        del os.environ["RAW_SAMPLES_DIR"]
+    assert outcome.complete and outcome.stats["totals"]["successes"] > 0
+    assert list(tmp_path.glob("samples-*.txt")), "the team's locustfile ran"
+    with pytest.raises(BadInput, match=r"locustfile gs://team-tests/perf/missing\.py does not exist"):
+        run_load_test(
+            LoadTest(host=prediction_server.url, locustfile="gs://team-tests/perf/missing.py"),
+            tmp_path / "missing",
+        )
+
+
+def test_denied_storage_access_names_the_uri_and_the_role(tmp_path, monkeypatch, prediction_server):
+    class Denied(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps(
+                {
+                    "error": {
+                        "code": 403,
+                        "message": "caller does not have storage.objects.get access",
+                        "errors": [{"reason": "forbidden"}],
+                    }
+                }
+            ).encode()
+            self.send_response(403)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Denied)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        with pytest.raises(
+            BadInput, match=r"access to locustfile gs://private/l.py was denied .*objectViewer"
+        ):
+            run_load_test(LoadTest(host=prediction_server.url, locustfile="gs://private/l.py"), tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
