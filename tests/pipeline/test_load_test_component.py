@@ -1,0 +1,70 @@
+"""``LocustLoadTestOp`` run by ``kfp.local``: the component as Vertex runs it, outputs checked."""
+
+import json
+from pathlib import Path
+
+import pytest
+from kfp import dsl, local
+
+from vertex_loadtest import LocustLoadTestOp
+from vertex_loadtest.artifact_types import VertexEndpoint
+from vertex_loadtest.stats import load_stats
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def local_runner(tmp_path):
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
+
+
+def test_component_writes_report_stats_and_metrics(local_runner, prediction_server):
+    task = LocustLoadTestOp(
+        host=prediction_server.url, users=3, run_time="3s", processes=1, instances='[{"text": "hello"}]'
+    )
+    report = Path(task.outputs["report"].path).read_text()
+    assert "<html" in report.lower() and "POST" in report
+    stats = load_stats(task.outputs["stats"].path)
+    assert stats["run"]["complete"] is True and stats["totals"]["successes"] > 0
+    assert (Path(task.outputs["stats"].path) / "locust_stats.csv").exists()
+    metrics = task.outputs["metrics"].metadata
+    assert metrics["requests"] == stats["totals"]["requests"]
+    assert metrics["latency_p95_ms"] == stats["totals"]["latency_ms"]["p95"]
+
+
+@dsl.pipeline
+def endpoint_pipeline(endpoint_name: str, locustfile_uri: str):
+    endpoint = dsl.importer(
+        artifact_uri="https://example.invalid/endpoint",
+        artifact_class=VertexEndpoint,
+        metadata={"resourceName": endpoint_name},
+    )
+    locustfile = dsl.importer(artifact_uri=locustfile_uri, artifact_class=dsl.Artifact)
+    LocustLoadTestOp(
+        endpoint=endpoint.output, locustfile=locustfile.output, users=2, run_time="2s", processes=1
+    )
+
+
+def test_endpoint_artifact_and_gs_locustfile_through_a_pipeline(
+    local_runner, prediction_server, gcs_emulator, monkeypatch, tmp_path
+):
+    """The endpoint artifact's resourceName picks the :predict path; the locustfile comes from gs://."""
+    from google.cloud import storage
+
+    served_paths = []
+    original = prediction_server._respond
+
+    async def remember(method, path, headers, body, writer):
+        served_paths.append(path)
+        return await original(method, path, headers, body, writer)
+
+    prediction_server._respond = remember
+    monkeypatch.setenv("VERTEX_LOADTEST_API_ENDPOINT", prediction_server.url)
+    bucket = storage.Client().create_bucket("tests")
+    bucket.blob("locustfile.py").upload_from_string(
+        "from vertex_loadtest.locust_load_test.vertex_user import VertexEndpointUser\n\n"
+        "class TeamUser(VertexEndpointUser):\n    pass\n"
+    )
+    name = "projects/p/locations/us-central1/endpoints/42"
+    endpoint_pipeline(endpoint_name=name, locustfile_uri="gs://tests/locustfile.py")
+    assert served_paths and set(served_paths) == {f"/v1/{name}:predict"}
