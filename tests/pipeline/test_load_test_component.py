@@ -1,6 +1,5 @@
 """``LocustLoadTestOp`` run by ``kfp.local``: the component as Vertex runs it, outputs checked."""
 
-import json
 from pathlib import Path
 
 import pytest
