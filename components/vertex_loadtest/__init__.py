@@ -14,11 +14,13 @@ from vertex_loadtest._version import __version__
 
 #: Public op -> module defining it.
 _OPS = {
+    "EndpointCleanupOp": "vertex_loadtest.endpoint_cleanup.component",
     "LatencyGateOp": "vertex_loadtest.latency_gate.component",
     "LocustLoadTestOp": "vertex_loadtest.locust_load_test.component",
 }
 
 if TYPE_CHECKING:
+    from vertex_loadtest.endpoint_cleanup.component import EndpointCleanupOp
     from vertex_loadtest.latency_gate.component import LatencyGateOp
     from vertex_loadtest.locust_load_test.component import LocustLoadTestOp
 
@@ -31,4 +33,4 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__all__ = ["LatencyGateOp", "LocustLoadTestOp", "__version__"]
+__all__ = ["EndpointCleanupOp", "LatencyGateOp", "LocustLoadTestOp", "__version__"]

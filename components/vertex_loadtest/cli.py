@@ -17,6 +17,7 @@ from vertex_loadtest.errors import BadInput
 COMMAND_MODULES = (
     "vertex_loadtest.locust_load_test.command",
     "vertex_loadtest.latency_gate.command",
+    "vertex_loadtest.endpoint_cleanup.command",
     "vertex_loadtest.compile",
     "vertex_loadtest.rehearsal.command",
 )

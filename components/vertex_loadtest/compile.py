@@ -16,6 +16,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 SPECS = (
     ("vertex_loadtest.locust_load_test.component", "LocustLoadTestOp", "locust_load_test/component.yaml"),
     ("vertex_loadtest.latency_gate.component", "LatencyGateOp", "latency_gate/component.yaml"),
+    ("vertex_loadtest.endpoint_cleanup.component", "EndpointCleanupOp", "endpoint_cleanup/component.yaml"),
 )
 
 

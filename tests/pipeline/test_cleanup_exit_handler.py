@@ -1,0 +1,115 @@
+"""EndpointCleanupOp as a dsl.ExitHandler exit task under kfp.local, against the Vertex emulator.
+
+The body creates a labelled endpoint with a model deployed (a tiny lightweight component using
+aiplatform_v1 against the emulator URL), then succeeds or fails; the exit task must leave zero
+owned endpoints and never touch the foreign ones created beside them.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from kfp import dsl, local
+
+from tests.cleanup_world import OTHER_RUN_LABEL, World
+from vertex_loadtest import EndpointCleanupOp
+from vertex_loadtest.labels import RUN_LABEL_KEY
+from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
+
+pytestmark = pytest.mark.slow
+
+
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def create_and_deploy(api_endpoint: str, run_name: str, fail: bool) -> str:
+    """Creates an endpoint labelled with the run and deploys a model; fails afterwards when asked."""
+    from google.cloud import aiplatform_v1
+
+    from vertex_loadtest.labels import run_labels
+    from vertex_loadtest.rehearsal.vertex_emulator import client_kwargs
+
+    parent = "projects/test-project/locations/us-central1"
+    kwargs = client_kwargs(api_endpoint)
+    endpoints = aiplatform_v1.EndpointServiceClient(**kwargs)
+    models = aiplatform_v1.ModelServiceClient(**kwargs)
+    model = (
+        models.upload_model(
+            parent=parent,
+            model={"display_name": "m", "labels": run_labels(run_name), "container_spec": {"image_uri": "x"}},
+        )
+        .result(timeout=30)
+        .model
+    )
+    endpoint = endpoints.create_endpoint(
+        parent=parent, endpoint={"display_name": "loadtest-endpoint", "labels": run_labels(run_name)}
+    ).result(timeout=30)
+    resources = {"machine_spec": {"machine_type": "n1-standard-4"}, "min_replica_count": 1}
+    endpoints.deploy_model(
+        endpoint=endpoint.name,
+        deployed_model={"model": model, "dedicated_resources": resources},
+        traffic_split={"0": 100},
+    ).result(timeout=30)
+    if fail:
+        raise RuntimeError("the load test failed (on purpose)")
+    return endpoint.name
+
+
+def run_pipeline(emulator: VertexEmulator, tmp_path: Path, fail: bool, **cleanup_args: object) -> dict:
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path), raise_on_error=False
+    )
+
+    @dsl.pipeline(name="cleanup-exit-handler")
+    def pipeline(api_endpoint: str, fail: bool) -> None:
+        cleanup = EndpointCleanupOp(
+            project="test-project",
+            location="us-central1",
+            api_endpoint=api_endpoint,
+            delete_models=True,
+            **cleanup_args,
+        )
+        with dsl.ExitHandler(cleanup):
+            create_and_deploy(
+                api_endpoint=api_endpoint, run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, fail=fail
+            )
+
+    pipeline(api_endpoint=emulator.api_endpoint, fail=fail)
+    reports = sorted(tmp_path.rglob("report.json"))
+    assert reports, "the exit task wrote no JSON report"
+    return json.loads(reports[-1].read_text())
+
+
+@pytest.mark.parametrize("fail", [True, False], ids=["body-fails", "body-succeeds"])
+def test_exit_task_leaves_no_owned_endpoint(
+    vertex_emulator: VertexEmulator, tmp_path: Path, fail: bool
+) -> None:
+    world = World(vertex_emulator)
+    foreign = [
+        world.endpoint(OTHER_RUN_LABEL, display_name="loadtest-endpoint"),
+        world.endpoint({}, display_name="loadtest-endpoint"),
+    ]
+    foreign_model = world.model(OTHER_RUN_LABEL)
+    world._mark = len(vertex_emulator.requests)
+
+    report = run_pipeline(vertex_emulator, tmp_path, fail)
+
+    assert report["run_state"] == ("FAILED" if fail else "SUCCEEDED")
+    assert report["ok"] and report["exit_code"] == 0
+    assert [e["action"] for e in report["endpoints"]] == ["deleted"]
+    assert len(report["endpoints"][0]["models_undeployed"]) == 1
+    assert [m["action"] for m in report["models"]] == ["deleted"]
+    run_label = report["ownership_labels"][RUN_LABEL_KEY]
+    leaked = world.leaked({RUN_LABEL_KEY: run_label})
+    touched = world.touched(foreign)
+    print(
+        f"FAULT-MATRIX kfp.local exit handler, body {'fails' if fail else 'succeeds'}: "
+        f"endpoints leaked={leaked} foreign touched={touched}"
+    )
+    assert leaked == 0 and touched == 0
+    assert sorted(vertex_emulator.endpoints()) == sorted(foreign)
+    assert foreign_model in vertex_emulator.models()
+
+
+def test_keep_on_success_keeps_the_endpoint(vertex_emulator: VertexEmulator, tmp_path: Path) -> None:
+    report = run_pipeline(vertex_emulator, tmp_path, fail=False, keep_on_success=True)
+    assert [e["action"] for e in report["endpoints"]] == ["kept"]
+    assert len(vertex_emulator.endpoints()) == 1
