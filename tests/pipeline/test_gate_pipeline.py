@@ -8,7 +8,7 @@ from kfp import compiler, dsl, local
 
 from tests import gate_stats
 from tests.gate_stats import entry, latency, stats
-from vertex_loadtest import LatencyGateOp
+from vertex_loadtest import LatencyGateOp, LocustLoadTestOp
 from vertex_loadtest.errors import BadInput
 from vertex_loadtest.latency_gate.gate import DEFAULT_MIN_REQUESTS
 
@@ -34,6 +34,17 @@ def gate_and_promote(stats_uri: str, slos: list, fail_on_breach: bool, cleanup_m
     with dsl.ExitHandler(touch(path=cleanup_mark)):
         run = dsl.importer(artifact_uri=stats_uri, artifact_class=dsl.Artifact, reimport=False)
         gate = LatencyGateOp(stats=run.output, slos=slos, fail_on_breach=fail_on_breach)
+        with dsl.If(gate.outputs["passed"] == True):  # noqa: E712 - a KFP condition, not a Python test
+            decide(choice="promote", path=decision)
+        with dsl.Else():
+            decide(choice="hold", path=decision)
+
+
+@dsl.pipeline
+def load_test_then_gate(host: str, slos: list, fail_on_breach: bool, cleanup_mark: str, decision: str):
+    with dsl.ExitHandler(touch(path=cleanup_mark)):
+        load = LocustLoadTestOp(host=host, users=3, run_time="3s", processes=1)
+        gate = LatencyGateOp(stats=load.outputs["stats"], slos=slos, fail_on_breach=fail_on_breach)
         with dsl.If(gate.outputs["passed"] == True):  # noqa: E712 - a KFP condition, not a Python test
             decide(choice="promote", path=decision)
         with dsl.Else():
@@ -189,3 +200,36 @@ def test_runtime_bad_input_fails_the_task(local_runner, stats_uri, tmp_path):
     with pytest.raises(RuntimeError, match="latencygateop"):
         run_pipeline(stats_uri, tmp_path, slos=['"POST :nope": p95 < 1s'], fail_on_breach=False)
     assert (tmp_path / "cleanup").exists()
+
+
+# --- the real thing: LocustLoadTestOp -> LatencyGateOp under kfp.local --------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("slos", "fail_on_breach", "decision"),
+    [
+        (["p95 < 1s", "error_rate < 1%", "requests >= 100"], True, "promote"),
+        (["p95 < 1s", "p50 < 1ms"], False, "hold"),  # the server sleeps 2 ms
+        (["p50 < 1ms"], True, None),
+    ],
+)
+def test_load_test_then_gate(local_runner, prediction_server, tmp_path, slos, fail_on_breach, decision):
+    arguments = {
+        "host": prediction_server.url,
+        "slos": slos,
+        "fail_on_breach": fail_on_breach,
+        "cleanup_mark": str(tmp_path / "cleanup"),
+        "decision": str(tmp_path / "decision"),
+    }
+    if decision is None:
+        with pytest.raises(RuntimeError, match="latencygateop"):
+            load_test_then_gate(**arguments)
+        assert not (tmp_path / "decision").exists()
+    else:
+        load_test_then_gate(**arguments)
+        assert (tmp_path / "decision").read_text() == decision
+    assert (tmp_path / "cleanup").exists()  # the exit task ran either way
+    (verdict,) = verdicts(local_runner)
+    assert ("✅ PASSED" in verdict) is (decision == "promote")
+    assert prediction_server.counters.requests >= 100
