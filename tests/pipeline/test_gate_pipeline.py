@@ -109,6 +109,17 @@ def test_bad_constants_are_rejected_at_the_call(kwargs, message):
             LatencyGateOp(stats=run.output, **kwargs)
 
 
+def test_constants_beside_runtime_values_are_still_checked():
+    with pytest.raises(
+        BadInput, match="SLO expression 'p95 < 200': the bound '200' of a latency has no unit"
+    ):
+
+        @dsl.pipeline
+        def broken(stats_uri: str, extra_slo: str):
+            run = dsl.importer(artifact_uri=stats_uri, artifact_class=dsl.Artifact)
+            LatencyGateOp(stats=run.output, slos=[extra_slo, "p95 < 200"])
+
+
 def test_runtime_values_pass_through_and_compile(tmp_path):
     @dsl.pipeline
     def parameterized(stats_uri: str, slos: list, extra_slo: str, baseline_uri: str, min_requests: int):
