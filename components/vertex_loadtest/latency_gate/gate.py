@@ -377,7 +377,9 @@ def _number(value: Any) -> str:
 def _error_kinds(entry: Mapping[str, Any]) -> str:
     errors = entry.get("errors") or {}
     counted = [f"{errors[kind]} {kind}" for kind in ERROR_KINDS if _finite(errors.get(kind)) and errors[kind]]
-    return "errors: " + ", ".join(counted) if counted else "no error breakdown"
+    if counted:
+        return "errors: " + ", ".join(counted)
+    return "no errors" if errors else "no error breakdown"
 
 
 def _resolution_notes(evaluations: Sequence[Evaluation], stats: Mapping[str, Any]) -> list[str]:
