@@ -2,6 +2,8 @@
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -203,3 +205,15 @@ def test_run_gate_checks_expressions_before_reading_files(tmp_path):
         run_gate(tmp_path / "missing", ["p101 < 1s"])
     with pytest.raises(BadInput, match="does not exist"):
         run_gate(tmp_path / "missing", SLOS)
+
+
+def test_the_gate_runtime_imports_neither_kfp_nor_locust():
+    probe = (
+        "import sys, vertex_loadtest.latency_gate.gate, vertex_loadtest.latency_gate.thresholds\n"
+        "heavy = ('kfp', 'locust', 'gevent', 'google.cloud.aiplatform')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
