@@ -288,7 +288,7 @@ class VertexEmulator:
             pass
 
         Handler.emulator = emulator
-        server = ThreadingHTTPServer((LOOPBACK, self._requested_port), Handler)
+        server = _QuietServer((LOOPBACK, self._requested_port), Handler)
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="vertex-emulator", daemon=True)
@@ -958,6 +958,16 @@ class VertexEmulator:
         except (KeyError, ValueError) as error:
             return 400, ApiError("INVALID_ARGUMENT", f"bad admin request: {error}").body()
         return 404, ApiError("NOT_FOUND", f"no admin route {method} {path}").body()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request (a killed process) is not the emulator's error."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
