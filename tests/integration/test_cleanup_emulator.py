@@ -13,6 +13,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import aiplatform_v1
 
+from vertex_loadtest.rehearsal.prediction_server import PredictionServer
 from vertex_loadtest.rehearsal.vertex_emulator import MODEL_URL_ENV, VertexEmulator, client_kwargs
 
 PARENT = "projects/test-project/locations/us-central1"
@@ -234,6 +235,38 @@ def test_predict_reaches_the_local_model_server(vertex_emulator: VertexEmulator,
     with pytest.raises(urllib.error.HTTPError) as too_big:
         urllib.request.urlopen(request, timeout=10)
     assert json.loads(too_big.value.read())["error"]["status"] == "INVALID_ARGUMENT"
+
+
+def test_predict_through_the_rehearsal_prediction_server(
+    vertex_emulator: VertexEmulator, prediction_server: PredictionServer
+) -> None:
+    endpoints, models = clients(vertex_emulator)
+    model = (
+        models.upload_model(
+            parent=PARENT,
+            model={
+                "display_name": "rehearsal-model",
+                "container_spec": {"image_uri": "local/model", "predict_route": "/predict"},
+            },
+        )
+        .result(timeout=10)
+        .model
+    )
+    vertex_emulator.register_model_server(model, prediction_server.url)  # the emulator-side registry
+    endpoint = (
+        endpoints.create_endpoint(parent=PARENT, endpoint={"display_name": "e"}).result(timeout=10).name
+    )
+    endpoints.deploy_model(
+        endpoint=endpoint,
+        deployed_model={"model": model, "dedicated_resources": MACHINE},
+        traffic_split={"0": 100},
+    ).result(timeout=10)
+    prediction = aiplatform_v1.PredictionServiceClient(**client_kwargs(vertex_emulator.api_endpoint))
+    answer = prediction.predict(endpoint=endpoint, instances=[{"x": 1}])
+    assert len(answer.predictions) == 1 and answer.model_display_name == "rehearsal-model"
+    prediction_server.behaviour.error_rate, prediction_server.behaviour.error_status = 1.0, 429
+    with pytest.raises(exceptions.TooManyRequests):  # the model server's 429 stays a 429
+        prediction.predict(endpoint=endpoint, instances=[{"x": 1}])
 
 
 def test_cli_serves_and_takes_faults_over_http(tmp_path: object) -> None:

@@ -75,9 +75,11 @@ or register it on the emulator side: ``emulator.register_model_server(model_name
 ``:predict`` on an endpoint picks a deployed model by the traffic split (weighted), POSTs the request
 body unchanged to ``URL + predictRoute`` (or ``URL`` as given when no ``predictRoute`` is set) and
 answers the server's JSON plus ``deployedModelId``, ``model``, ``modelDisplayName`` and
-``modelVersionId`` as Vertex does. ``:rawPredict`` forwards bytes and returns them unchanged. An
-unreachable server answers 503 UNAVAILABLE; a server slower than ``predict_timeout`` (60 s, like
-Vertex) answers 504 DEADLINE_EXCEEDED.
+``modelVersionId`` as Vertex does. ``:rawPredict`` forwards bytes and returns them unchanged. A
+model server's HTTP error keeps its kind (429 -> 429 RESOURCE_EXHAUSTED, 503 -> 503 UNAVAILABLE,
+other 4xx -> 400, other 5xx -> 500); an unreachable server (or a dropped connection) answers 503
+UNAVAILABLE; a server slower than ``predict_timeout`` (60 s, like Vertex) answers 504
+DEADLINE_EXCEEDED. The rehearsal's ``PredictionServer`` serves ``predictRoute`` ``/predict``.
 """
 
 from __future__ import annotations
@@ -126,6 +128,17 @@ STATUS_CODES: dict[str, tuple[int, int]] = {
 }
 _HTTP_TO_STATUS = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 _CODE_TO_STATUS = {code: name for name, (_, code) in STATUS_CODES.items()}
+#: A model server's HTTP error -> the status ``:predict`` answers (so a 429 or 503 stays one).
+_MODEL_ERRORS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
 
 #: Operation kinds (also the ``kind`` of requests in the log and of hooks).
 OPERATION_KINDS = (
@@ -875,7 +888,9 @@ class VertexEmulator:
                 answer = response.read()
         except urllib.error.HTTPError as error:
             detail = error.read().decode("utf-8", "replace")[:2000]
-            status = "INVALID_ARGUMENT" if 400 <= error.code < 500 else "INTERNAL"
+            status = _MODEL_ERRORS.get(
+                error.code, "INVALID_ARGUMENT" if 400 <= error.code < 500 else "INTERNAL"
+            )
             raise ApiError(status, f"The model server answered {error.code}: {detail}") from error
         except TimeoutError as error:
             raise ApiError(
