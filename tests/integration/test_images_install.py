@@ -8,6 +8,7 @@ container), the forbidden distributions are absent and site-packages fits the im
 """
 
 import json
+import os
 import subprocess
 import textwrap
 
@@ -32,8 +33,8 @@ def image_env(request, wheel_dir, tmp_path_factory):
     return recipe, env
 
 
-def _run(env, *args, **kwargs):
-    command = [str(images.venv_bin(env) / args[0]), *args[1:]]
+def _run(venv, *args, **kwargs):
+    command = [str(images.venv_bin(venv) / args[0]), *args[1:]]
     return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
 
 
@@ -61,18 +62,20 @@ def test_components_named_on_the_image_load_and_import_their_runtime(image_env, 
         for executor in specs.executors(spec):
             if specs.image_name(executor.image) != recipe.image or executor.source is None:
                 continue
-            # What kfp.dsl.executor_main does in the container: load the embedded source as a module;
-            # then the imports the component function runs.
-            module = tmp_path / f"{executor.name}.py"
-            module.write_text(executor.source, encoding="utf-8")
+            # What the container runs: the spec's command writes the embedded source to
+            # ephemeral_component.py and starts kfp.dsl.executor_main with _KFP_RUNTIME=true, which loads
+            # it with kfp.dsl.utils.load_module and calls the function; its body then runs these imports.
+            workdir = tmp_path / executor.name
+            workdir.mkdir()
+            (workdir / "ephemeral_component.py").write_text(executor.source, encoding="utf-8")
             script = textwrap.dedent(f"""
-                import importlib.util, sys
-                spec = importlib.util.spec_from_file_location("ephemeral_component", {str(module)!r})
-                module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
+                from kfp.dsl import utils
+                module = utils.load_module("ephemeral_component", {str(workdir)!r})
                 assert callable(getattr(module, {executor.function!r}))
             """) + "\n".join(specs.body_imports(executor.source, executor.function))
-            result = _run(env, "python", "-c", script, cwd=tmp_path)
+            result = _run(
+                env, "python", "-c", script, cwd=tmp_path, env={**os.environ, "_KFP_RUNTIME": "true"}
+            )
             assert result.returncode == 0, f"{spec.relative_path} on {recipe.image}:\n{result.stderr[-3000:]}"
             checked.append(spec.relative_path)
     # The package and its public API import on every image (pipeline authors' import path).
