@@ -16,7 +16,10 @@ from vertex_loadtest import EndpointCleanupOp
 from vertex_loadtest.labels import RUN_LABEL_KEY
 from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:You may be attemping to run a task:RuntimeWarning"),
+]
 
 
 @dsl.component(base_image="python:3.11", install_kfp_package=False)
@@ -53,9 +56,13 @@ def create_and_deploy(api_endpoint: str, run_name: str, fail: bool) -> str:
     return endpoint.name
 
 
-def run_pipeline(emulator: VertexEmulator, tmp_path: Path, fail: bool, **cleanup_args: object) -> dict:
+def run_pipeline(
+    emulator: VertexEmulator, tmp_path: Path, fail: bool, raise_on_error: bool = False, **cleanup_args: object
+) -> dict:
     local.init(
-        runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path), raise_on_error=False
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(tmp_path),
+        raise_on_error=raise_on_error,
     )
 
     @dsl.pipeline(name="cleanup-exit-handler")
@@ -72,7 +79,10 @@ def run_pipeline(emulator: VertexEmulator, tmp_path: Path, fail: bool, **cleanup
                 api_endpoint=api_endpoint, run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, fail=fail
             )
 
-    pipeline(api_endpoint=emulator.api_endpoint, fail=fail)
+    try:
+        pipeline(api_endpoint=emulator.api_endpoint, fail=fail)
+    finally:
+        local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path))
     reports = sorted(tmp_path.rglob("report.json"))
     assert reports, "the exit task wrote no JSON report"
     return json.loads(reports[-1].read_text())
@@ -113,3 +123,16 @@ def test_keep_on_success_keeps_the_endpoint(vertex_emulator: VertexEmulator, tmp
     report = run_pipeline(vertex_emulator, tmp_path, fail=False, keep_on_success=True)
     assert [e["action"] for e in report["endpoints"]] == ["kept"]
     assert len(vertex_emulator.endpoints()) == 1
+
+
+def test_exit_task_fails_the_run_naming_what_remains(vertex_emulator: VertexEmulator, tmp_path: Path) -> None:
+    """The body succeeds but the endpoint cannot be deleted: the exit task, and so the run, fails."""
+    vertex_emulator.fail_operations("deleteEndpoint", 99, status="PERMISSION_DENIED", message="not allowed")
+    with pytest.raises(RuntimeError, match="endpointcleanupop"):
+        run_pipeline(vertex_emulator, tmp_path, fail=False, raise_on_error=True, deadline_seconds=20)
+    report = json.loads(sorted(tmp_path.rglob("report.json"))[-1].read_text())
+    [leftover] = report["remaining"]
+    assert report["exit_code"] == 1 and leftover in vertex_emulator.endpoints()
+    assert any("gcloud ai endpoints delete" in c for c in report["endpoints"][0]["remove_commands"])
+    markdown = next(p for p in tmp_path.rglob("report") if p.is_file()).read_text()
+    assert "FAILED" in markdown and leftover.rsplit("/", 1)[-1] in markdown
