@@ -80,8 +80,20 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         per_user = target_rps / max(1, environment.parsed_options.num_users)
         for user_class in environment.user_classes:
             user_class.wait_time = constant_throughput(per_user)
+    if isinstance(environment.runner, MasterRunner):
+        _await_workers(
+            environment.runner, CONFIG.get("expect_workers", 0), CONFIG.get("expect_workers_max_wait_s", 30)
+        )
     if not isinstance(environment.runner, WorkerRunner):
         gevent.spawn(_report_progress, environment, float(CONFIG.get("progress_interval_s", 5)))
+
+
+def _await_workers(runner: MasterRunner, expected: int, max_wait_s: float) -> None:
+    """Lets the workers connect before Locust's headless start checks for them: that check polls once a
+    second, so the first miss costs a whole second of every run."""
+    deadline = time.monotonic() + max_wait_s
+    while len(runner.clients.ready) < expected and time.monotonic() < deadline:
+        gevent.sleep(0.02)
 
 
 def _report_progress(environment: Environment, interval_s: float) -> None:

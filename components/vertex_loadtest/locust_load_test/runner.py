@@ -41,6 +41,8 @@ CSV_PREFIX = "locust"
 DEADLINE_GRACE_S = 30.0
 #: After SIGINT, how long Locust gets to write its reports before it is killed.
 INTERRUPT_GRACE_S = 7.0
+#: How long the master waits for its workers (Locust's default, 0, waits forever).
+EXPECT_WORKERS_MAX_WAIT_S = 30
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ def run_load_test(test: LoadTest, output_dir: str | Path) -> Outcome:
             "target_rps": test.target_rps or None,
             "progress_interval_s": test.progress_interval_s,
             "dump_path": str(workdir / "dump.json"),
+            "expect_workers": processes if processes > 1 else 0,
+            "expect_workers_max_wait_s": EXPECT_WORKERS_MAX_WAIT_S,
         }
         env = {**os.environ, **run_config.write(config, workdir / "run-config.json")}
         command = _locust_command(test, resolved.host, locustfile, run_time_s, processes, output)
@@ -233,7 +237,12 @@ def _locust_command(
         "INFO",
     ]
     if processes > 1:
-        command += ["--processes", str(processes)]
+        command += [
+            "--processes",
+            str(processes),
+            "--expect-workers-max-wait",
+            str(EXPECT_WORKERS_MAX_WAIT_S),
+        ]
     return command + list(test.locust_options)
 
 
