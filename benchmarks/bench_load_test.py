@@ -274,12 +274,15 @@ def run(results_dir: Path) -> str:
         for key in QUANTILES
     )
     lines = [
-        f"Load test, {RUN_TIME_S} s per measurement, {USERS} users, {os.cpu_count()} cores, nginx 1 worker on loopback.",
+        f"Load test, {RUN_TIME_S} s per measurement, {USERS} users, {os.cpu_count()} cores, "
+        "nginx (1 worker) on loopback.",
         "",
         "| measure | value | target | met |",
         "| --- | --- | --- | --- |",
         *(f"| {name} | {value} | {target} | {'yes' if met else 'NO'} |" for name, value, target, met in rows),
         "",
-        f"Per percentile ({errors['ours']['samples']:.0f} / {errors['locust']['samples']:.0f} samples): {detail}.",
+        f"Per percentile (samples: ours {errors['ours']['samples']:.0f}, "
+        f"Locust {errors['locust']['samples']:.0f}):",
+        f"{detail}.",
     ]
     return "\n".join(lines)
