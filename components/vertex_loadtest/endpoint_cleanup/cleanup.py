@@ -350,6 +350,11 @@ class EndpointResult:
     def remains(self) -> bool:
         return self.action in ("remaining", "failed")
 
+    @property
+    def still_deployed(self) -> list[DeployedModelInfo]:
+        """Deployed models last seen on the endpoint that the cleanup did not undeploy."""
+        return [d for d in self.deployed_models if d.id not in self.models_undeployed]
+
 
 @dataclass
 class ModelResult:
@@ -402,9 +407,11 @@ class CleanupReport:
         data["refused"] = self.refused
         data["exit_code"] = self.exit_code
         data["ok"] = not self.remaining
-        for endpoint in data["endpoints"]:
-            endpoint["console_url"] = console_url(endpoint["name"])
-            endpoint["remove_commands"] = remove_commands(endpoint["name"], endpoint["deployed_models"])
+        for endpoint, result in zip(data["endpoints"], self.endpoints, strict=True):
+            endpoint["console_url"] = console_url(result.name)
+            endpoint["remove_commands"] = (
+                remove_commands(result.name, result.still_deployed) if result.remains else []
+            )
         return data
 
 
@@ -965,7 +972,7 @@ def render_markdown(report: CleanupReport) -> str:
             for error in e.errors[-3:]:
                 lines.append(f"  - error: {error}")
             lines.append("  ```")
-            lines += [f"  {c}" for c in remove_commands(e.name, e.deployed_models)]
+            lines += [f"  {c}" for c in remove_commands(e.name, e.still_deployed)]
             lines.append("  ```")
         for m in report.models:
             if m.remains:
@@ -990,7 +997,7 @@ def failure_message(report: CleanupReport) -> str:
     for e in report.endpoints:
         if e.remains:
             parts.append(
-                f"{e.name} ({console_url(e.name)}; {' && '.join(remove_commands(e.name, e.deployed_models))})"
+                f"{e.name} ({console_url(e.name)}; {' && '.join(remove_commands(e.name, e.still_deployed))})"
             )
     parts += [m.name for m in report.models if m.remains]
     if parts:
