@@ -142,6 +142,23 @@ def test_deploy_still_in_progress(world: World, in_flight: str) -> None:
     assert world.figures(f"deploy in flight ({in_flight})", foreign) == (0, 0)
 
 
+def test_in_flight_deploy_without_permission_to_list_operations(world: World) -> None:
+    owned = world.endpoint(RUN_LABEL, models=1)
+    foreign = foreign_endpoints(world)
+    world.emulator.set_operation_seconds(0.6, "deployModel")
+    world.endpoints.deploy_model(
+        endpoint=owned,
+        deployed_model={"model": world.model(), "automatic_resources": {"min_replica_count": 1}},
+    )
+    world.emulator.fail_requests(403, 100, kind="listOperations")
+    report = world.run()
+    assert report.exit_code == 0
+    [result] = report.endpoints
+    assert len(result.models_undeployed) == 2  # the late deploy was found and undeployed on a later pass
+    assert any("PERMISSION_DENIED" in e for e in result.errors)
+    assert world.figures("deploy in flight, operations not listable", foreign) == (0, 0)
+
+
 @pytest.mark.slow
 def test_crash_midway_then_rerun_finishes(world: World, tmp_path: object) -> None:
     import subprocess

@@ -763,7 +763,16 @@ class _Cleaner:
             True when anything was in flight (the caller re-reads the endpoint).
         """
         client = self.endpoints_client
-        listing = self.call(client.list_operations, request={"name": result.name})
+        try:
+            listing = self.call(client.list_operations, request={"name": result.name})
+        except (self.exceptions.MethodNotImplemented, self.exceptions.Forbidden) as error:
+            # Without the list we cannot cancel; the delete's FAILED_PRECONDITION loop still waits it out.
+            note = (
+                f"cannot list operations ({self.status_of(error)}): waiting out in-flight deploys by retrying"
+            )
+            if note not in result.errors:
+                result.errors.append(note)
+            return False
         pending = [op for op in listing.operations if not op.done]
         for operation in pending:
             is_deploy = operation.metadata.type_url.rsplit(".", 1)[-1] == "DeployModelOperationMetadata"

@@ -126,19 +126,21 @@ STATUS_CODES: dict[str, tuple[int, int]] = {
     "UNAVAILABLE": (503, 14),
     "UNAUTHENTICATED": (401, 16),
 }
-_HTTP_TO_STATUS = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
-_CODE_TO_STATUS = {code: name for name, (_, code) in STATUS_CODES.items()}
-#: A model server's HTTP error -> the status ``:predict`` answers (so a 429 or 503 stays one).
-_MODEL_ERRORS = {
+#: An HTTP status -> the google.rpc status Google answers with it (injected faults, model server errors).
+_HTTP_TO_STATUS = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
+    409: "ABORTED",
     429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
     500: "INTERNAL",
+    501: "UNIMPLEMENTED",
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
+_CODE_TO_STATUS = {code: name for name, (_, code) in STATUS_CODES.items()}
 
 #: Operation kinds (also the ``kind`` of requests in the log and of hooks).
 OPERATION_KINDS = (
@@ -458,10 +460,14 @@ class VertexEmulator:
             if fault.kind and fault.kind != kind:
                 continue
             fault.remaining -= 1
-            status = _HTTP_TO_STATUS.get(fault.http_status, "UNAVAILABLE")
-            if fault.http_status == 429:
-                raise ApiError("RESOURCE_EXHAUSTED", "Quota exceeded (injected 429). Please retry.")
-            raise ApiError(status, f"The service is currently unavailable (injected {fault.http_status}).")
+            status = _HTTP_TO_STATUS.get(
+                fault.http_status, "INTERNAL" if fault.http_status >= 500 else "INVALID_ARGUMENT"
+            )
+            messages = {
+                "RESOURCE_EXHAUSTED": "Quota exceeded (injected 429). Please retry.",
+                "UNAVAILABLE": "The service is currently unavailable (injected 503).",
+            }
+            raise ApiError(status, messages.get(status, f"Injected {fault.http_status} {status}."))
 
     def _route(self, method: str, path: str, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         loc = r"(projects/[^/:]+/locations/[^/:]+)"
@@ -888,7 +894,7 @@ class VertexEmulator:
                 answer = response.read()
         except urllib.error.HTTPError as error:
             detail = error.read().decode("utf-8", "replace")[:2000]
-            status = _MODEL_ERRORS.get(
+            status = _HTTP_TO_STATUS.get(
                 error.code, "INVALID_ARGUMENT" if 400 <= error.code < 500 else "INTERNAL"
             )
             raise ApiError(status, f"The model server answered {error.code}: {detail}") from error
