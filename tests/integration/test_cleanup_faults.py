@@ -237,9 +237,9 @@ def test_sweeper(world: World) -> None:
     unlabelled = world.endpoint({}, models=1)
     world.emulator.set_pipeline_job_state("old-run-1", "PIPELINE_STATE_FAILED")
     world.emulator.set_pipeline_job_state("old-run-still-running", "PIPELINE_STATE_RUNNING")
-    time.sleep(0.3)
+    time.sleep(1.0)
     young = world.endpoint({RUN_LABEL_KEY: "young-run"}, models=1)
-    report = world.run(sweep=True, older_than_seconds=0.25)
+    report = world.run(sweep=True, older_than_seconds=0.9)
     actions = {e.name: e.action for e in report.endpoints}
     assert actions == {
         stale_finished: "deleted",

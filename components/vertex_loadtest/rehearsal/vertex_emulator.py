@@ -50,7 +50,7 @@ Faithful behaviour (what the cleanup must cope with):
   Google Cloud label rules; a ``:predict`` body over 1.5 MB is INVALID_ARGUMENT.
 * Cancelling a running operation finishes it with ``error.code`` 1 (CANCELLED) and no effect.
 
-Fault injection (from Python, or ``POST /_emulator/faults`` with the same fields as JSON):
+Fault injection (from Python, or over HTTP when the emulator runs as ``vertex-loadtest emulator``):
 
 * :meth:`~VertexEmulator.fail_requests`: the next N matching requests answer 429 / 503 / ...;
 * :meth:`~VertexEmulator.fail_operations`: the next N operations of a kind finish with an ``error``;
@@ -59,7 +59,20 @@ Fault injection (from Python, or ``POST /_emulator/faults`` with the same fields
 * :meth:`~VertexEmulator.on_request`: a hook run after each request of a kind (e.g. delete an
   endpoint externally right after the first ``undeployModel``).
 
-``VertexEmulator.requests`` logs ``(method, path, kind, http_status)`` of every API request.
+``VertexEmulator.requests`` logs ``(method, path, kind, http_status)`` of every API request; a
+request's ``kind`` is its method name (``getEndpoint``, ``listEndpoints``, ``deployModel``,
+``getOperation``, ``cancelOperation``, ``predict``, ...).
+
+Over HTTP (the admin API, outside ``/v1/``)::
+
+    POST /_emulator/faults {
+        "requests": [{"httpStatus": 503, "count": 2, "method": "GET", "pathRegex": "...", "kind": "..."}],
+        "operations": [{"kind": "undeployModel", "count": 1, "status": "INTERNAL", "message": "..."}],
+        "operationSeconds": {"*": 0.5, "deployModel": 5},
+        "deleteExternally": ["projects/p/locations/l/endpoints/123"]}
+    POST /_emulator/model-servers {"model": "projects/p/locations/l/models/1", "url": "http://127.0.0.1:8081"}
+    POST /_emulator/pipeline-jobs {"name": "my-run", "state": "PIPELINE_STATE_RUNNING"}
+    GET  /_emulator/state            -> {"endpoints": {...}, "models": {...}, "operations": [...]}
 
 How ``:predict`` reaches a local model server (the rehearsal's contract)
 -------------------------------------------------------------------------
