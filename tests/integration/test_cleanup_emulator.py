@@ -14,7 +14,12 @@ from google.api_core import exceptions
 from google.cloud import aiplatform_v1
 
 from vertex_loadtest.rehearsal.prediction_server import PredictionServer
-from vertex_loadtest.rehearsal.vertex_emulator import MODEL_URL_ENV, VertexEmulator, client_kwargs
+from vertex_loadtest.rehearsal.vertex_emulator import (
+    MODEL_URL_ENV,
+    VertexEmulator,
+    client_kwargs,
+    deploy_local_model,
+)
 
 PARENT = "projects/test-project/locations/us-central1"
 MACHINE = {"machine_spec": {"machine_type": "n1-standard-4"}, "min_replica_count": 1, "max_replica_count": 1}
@@ -267,6 +272,36 @@ def test_predict_through_the_rehearsal_prediction_server(
     prediction_server.behaviour.error_rate, prediction_server.behaviour.error_status = 1.0, 429
     with pytest.raises(exceptions.TooManyRequests):  # the model server's 429 stays a 429
         prediction.predict(endpoint=endpoint, instances=[{"x": 1}])
+
+
+def test_deploy_local_model_then_cleanup(
+    vertex_emulator: VertexEmulator, prediction_server: PredictionServer
+) -> None:
+    """The rehearsal's path: a labelled endpoint serving the local model, then the cleanup removes both."""
+    from vertex_loadtest.endpoint_cleanup.cleanup import CleanupConfig, run_cleanup
+    from vertex_loadtest.labels import run_labels
+
+    project, location = PARENT.split("/")[1], PARENT.split("/")[3]
+    deployed = deploy_local_model(
+        vertex_emulator.api_endpoint,
+        project=project,
+        location=location,
+        model_url=prediction_server.url,
+        labels=run_labels("demo-run-1"),
+    )
+    prediction = aiplatform_v1.PredictionServiceClient(**client_kwargs(vertex_emulator.api_endpoint))
+    answer = prediction.predict(endpoint=deployed["endpoint"], instances=[1, 2, 3])
+    assert len(answer.predictions) == 3 and answer.deployed_model_id == deployed["deployed_model_id"]
+    report = run_cleanup(
+        CleanupConfig(
+            project=project,
+            location=location,
+            run_name="demo-run-1",
+            api_endpoint=vertex_emulator.api_endpoint,
+            delete_models=True,
+        )
+    )
+    assert report.exit_code == 0 and not vertex_emulator.endpoints() and not vertex_emulator.models()
 
 
 def test_cli_serves_and_takes_faults_over_http(tmp_path: object) -> None:

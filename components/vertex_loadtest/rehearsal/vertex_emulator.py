@@ -1184,6 +1184,65 @@ def client_kwargs(api_endpoint: str) -> dict[str, Any]:
     }
 
 
+def deploy_local_model(
+    api_endpoint: str,
+    *,
+    project: str,
+    location: str,
+    model_url: str,
+    labels: dict[str, str] | None = None,
+    display_name: str = "loadtest-endpoint",
+    machine_type: str = "n1-standard-4",
+    predict_route: str = "/predict",
+    timeout: float = 60.0,
+) -> dict[str, str]:
+    """Uploads a model served at ``model_url``, creates a labelled endpoint, deploys it with 100% traffic.
+
+    What the rehearsal does instead of Google Cloud Pipeline Components' upload/create/deploy ops
+    (container components, which ``kfp.local.SubprocessRunner`` cannot run). Loopback emulator only.
+
+    Returns:
+        ``{"endpoint": name, "model": name, "deployed_model_id": id}``.
+    """
+    from google.cloud import aiplatform_v1
+
+    kwargs = client_kwargs(api_endpoint)
+    parent = f"projects/{project}/locations/{location}"
+    model = {
+        "display_name": display_name,
+        "labels": labels or {},
+        "container_spec": {
+            "image_uri": "local/model-server",
+            "predict_route": predict_route,
+            "env": [{"name": MODEL_URL_ENV, "value": model_url}],
+        },
+    }
+    models = aiplatform_v1.ModelServiceClient(**kwargs)
+    model_name = (
+        models.upload_model(parent=parent, model=aiplatform_v1.Model(model)).result(timeout=timeout).model
+    )
+    endpoints = aiplatform_v1.EndpointServiceClient(**kwargs)
+    endpoint = endpoints.create_endpoint(
+        parent=parent, endpoint=aiplatform_v1.Endpoint(display_name=display_name, labels=labels or {})
+    ).result(timeout=timeout)
+    deployed = endpoints.deploy_model(
+        endpoint=endpoint.name,
+        deployed_model=aiplatform_v1.DeployedModel(
+            {
+                "model": model_name,
+                "display_name": display_name,
+                "dedicated_resources": {
+                    "machine_spec": {"machine_type": machine_type},
+                    "min_replica_count": 1,
+                    "max_replica_count": 1,
+                },
+            }
+        ),
+        traffic_split={"0": 100},
+    ).result(timeout=timeout)
+    return {"endpoint": endpoint.name, "model": model_name, "deployed_model_id": deployed.deployed_model.id}
+
+
 @contextlib.contextmanager
 def running_emulator(**kwargs: Any) -> Iterator[VertexEmulator]:
     """``with running_emulator(operation_seconds=0.5) as emulator:``, like ``with VertexEmulator(...)``."""
