@@ -304,6 +304,32 @@ def test_deploy_local_model_then_cleanup(
     assert report.exit_code == 0 and not vertex_emulator.endpoints() and not vertex_emulator.models()
 
 
+def test_predict_adds_little_latency(
+    vertex_emulator: VertexEmulator, prediction_server: PredictionServer
+) -> None:
+    """Keep-alive requests through the emulator must not pay Nagle + delayed ACK (~40 ms each)."""
+    import http.client
+    import statistics
+
+    deployed = deploy_local_model(
+        vertex_emulator.api_endpoint, project="p", location="l", model_url=prediction_server.url
+    )
+    connection = http.client.HTTPConnection("127.0.0.1", vertex_emulator.port, timeout=10)
+    body = json.dumps({"instances": [[1.0, 2.0]]}).encode()
+    timings = []
+    for _ in range(40):
+        started = time.perf_counter()
+        connection.request(
+            "POST", f"/v1/{deployed['endpoint']}:predict", body, {"Content-Type": "application/json"}
+        )
+        response = connection.getresponse()
+        response.read()
+        timings.append(time.perf_counter() - started)
+        assert response.status == 200
+    connection.close()
+    assert statistics.median(timings) < 0.02, f"median {statistics.median(timings) * 1000:.1f} ms"
+
+
 def test_cli_serves_and_takes_faults_over_http(tmp_path: object) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "vertex_loadtest.cli", "emulator", "--port", "0"],
