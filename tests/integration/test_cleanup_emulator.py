@@ -272,6 +272,7 @@ def test_predict_through_the_rehearsal_prediction_server(
     prediction_server.behaviour.error_rate, prediction_server.behaviour.error_status = 1.0, 429
     with pytest.raises(exceptions.TooManyRequests):  # the model server's 429 stays a 429
         prediction.predict(endpoint=endpoint, instances=[{"x": 1}])
+    assert vertex_emulator.predict_statuses == {200: 1, 429: 1}
 
 
 def test_deploy_local_model_then_cleanup(

@@ -59,7 +59,8 @@ Fault injection (from Python, or over HTTP when the emulator runs as ``vertex-lo
 * :meth:`~VertexEmulator.on_request`: a hook run after each request of a kind (e.g. delete an
   endpoint externally right after the first ``undeployModel``).
 
-``VertexEmulator.requests`` logs ``(method, path, kind, http_status)`` of every API request; a
+``VertexEmulator.requests`` logs ``(method, path, kind, http_status)`` of every API request but
+predictions (``VertexEmulator.predict_statuses`` counts those by HTTP status); a
 request's ``kind`` is its method name (``getEndpoint``, ``listEndpoints``, ``deployModel``,
 ``getOperation``, ``cancelOperation``, ``predict``, ...).
 
@@ -289,6 +290,9 @@ class VertexEmulator:
         self._operation_faults: list[_OperationFault] = []
         self._hooks: list[tuple[str, Callable[[VertexEmulator, dict[str, Any]], None]]] = []
         self.requests: list[tuple[str, str, str, int]] = []
+        #: HTTP status -> count of ``:predict``/``:rawPredict`` answers (kept out of ``requests``, which
+        #: a long load test would grow without bound).
+        self.predict_statuses: dict[int, int] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._op_counter = itertools.count(1)
@@ -456,7 +460,10 @@ class VertexEmulator:
 
     def _after(self, method: str, path: str, kind: str, status: int, body: bytes) -> None:
         with self._lock:
-            self.requests.append((method, path, kind, status))
+            if kind in ("predict", "rawPredict"):
+                self.predict_statuses[status] = self.predict_statuses.get(status, 0) + 1
+            else:
+                self.requests.append((method, path, kind, status))
             hooks = [hook for hook_kind, hook in self._hooks if hook_kind == kind]
         info = {"method": method, "path": path, "kind": kind, "status": status, "body": body}
         for hook in hooks:
