@@ -674,8 +674,8 @@ class _Cleaner:
                     operation = self.call(client.undeploy_model, request=request)
                     self.wait(client, operation.operation.name)
                     result.models_undeployed.append(deployed_id)
-                delete_requested = True
                 operation = self.call(client.delete_endpoint, name=result.name)
+                delete_requested = True
                 self.wait(client, operation.operation.name)
                 result.action = "deleted"
                 return
