@@ -13,3 +13,10 @@ class VertexEndpoint(dsl.Artifact):
 
     schema_title = "google.VertexEndpoint"
     schema_version = "0.0.1"
+
+
+class VertexModel(dsl.Artifact):
+    """A Vertex AI model; ``metadata["resourceName"]`` is ``projects/P/locations/L/models/M``."""
+
+    schema_title = "google.VertexModel"
+    schema_version = "0.0.1"

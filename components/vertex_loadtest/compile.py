@@ -17,6 +17,7 @@ SPECS = (
     ("vertex_loadtest.locust_load_test.component", "LocustLoadTestOp", "locust_load_test/component.yaml"),
     ("vertex_loadtest.latency_gate.component", "LatencyGateOp", "latency_gate/component.yaml"),
     ("vertex_loadtest.endpoint_cleanup.component", "EndpointCleanupOp", "endpoint_cleanup/component.yaml"),
+    ("vertex_loadtest.pipelines.deploy_and_test", "deploy_and_test", "pipelines/deploy_and_test.yaml"),
 )
 
 
@@ -42,7 +43,10 @@ def compile_all(output_root: Path = PACKAGE_DIR) -> list[Path]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("compile", help="write every component.yaml and the pipeline template")
     parser.add_argument(
-        "--output-root", type=Path, default=PACKAGE_DIR, help="package root to write under (default: in place)"
+        "--output-root",
+        type=Path,
+        default=PACKAGE_DIR,
+        help="package root to write under (default: in place)",
     )
     parser.set_defaults(handler=_run)
 

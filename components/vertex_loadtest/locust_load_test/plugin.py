@@ -33,7 +33,7 @@ REPORT_KEY = "vertex_loadtest"
 logger = logging.getLogger("vertex_loadtest.progress")
 
 
-def _log_response_time(self: locust_stats.StatsEntry, response_time: float | None) -> None:
+def _log_response_time(self: Any, response_time: float | None) -> None:
     """Replaces Locust's two-significant-digit rounding with 0.2% buckets."""
     if response_time is None:
         self.num_none_requests += 1
@@ -43,10 +43,10 @@ def _log_response_time(self: locust_stats.StatsEntry, response_time: float | Non
         response_time if self.min_response_time is None else min(self.min_response_time, response_time)
     )
     self.max_response_time = max(self.max_response_time, response_time)
-    self.response_times[histogram.bucket(response_time)] += 1  # type: ignore[index]
+    self.response_times[histogram.bucket(response_time)] += 1
 
 
-locust_stats.StatsEntry._log_response_time = _log_response_time  # type: ignore[method-assign,assignment]
+locust_stats.StatsEntry._log_response_time = _log_response_time  # type: ignore[method-assign]
 locust_stats.calculate_response_time_percentile = histogram.percentile  # type: ignore[assignment]
 
 
@@ -110,11 +110,11 @@ def _report_progress(environment: Environment, interval_s: float) -> None:
             p95 = total.get_response_time_percentile(0.95)
         failure_pct = 100 * total.num_failures / total.num_requests if total.num_requests else 0.0
         logger.info(
-            "progress: %4.0fs users=%d rps=%.1f p95=%sms requests=%d failures=%d (%.2f%%)",
+            "progress: %4.0fs users=%d rps=%.1f p95=%.1fms requests=%d failures=%d (%.2f%%)",
             time.monotonic() - started,
             runner.user_count,
             total.current_rps,
-            f"{p95:g}",
+            p95,
             total.num_requests,
             total.num_failures,
             failure_pct,

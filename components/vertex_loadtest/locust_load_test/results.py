@@ -86,7 +86,8 @@ def build_stats(
 
 
 def _merge_all(recorded: Any) -> dict[str, Any]:
-    success, failure, errors = Latencies(), Latencies(), {}
+    success, failure = Latencies(), Latencies()
+    errors: dict[str, int] = {}
     for data in recorded:
         success.merge(data["success"])
         failure.merge(data["failure"])

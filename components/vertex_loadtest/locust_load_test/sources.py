@@ -46,12 +46,12 @@ def _copy_local(path: str, destination: Path, what: str) -> Path:
 def _download(uri: str, bucket_name: str, blob_name: str, destination: Path, what: str) -> Path:
     from google.api_core import exceptions
     from google.auth.exceptions import DefaultCredentialsError
-    from google.cloud import storage
+    from google.cloud.storage import Client
 
     if not bucket_name or not blob_name:
         raise BadInput(f"{what} {uri} is not a gs://BUCKET/OBJECT URI")
     try:
-        storage.Client().bucket(bucket_name).blob(blob_name).download_to_filename(str(destination))
+        Client().bucket(bucket_name).blob(blob_name).download_to_filename(str(destination))
     except exceptions.NotFound:
         raise BadInput(f"{what} {uri} does not exist: check the bucket and object name") from None
     except exceptions.Forbidden as error:

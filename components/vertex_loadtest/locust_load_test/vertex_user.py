@@ -77,12 +77,10 @@ def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
-def _request_bodies(payloads: list[Any]) -> list[bytes]:
+def _request_bodies(payloads: list[Any]) -> list[str]:
     """Serializes payload records once: a record with "instances" is a body, anything else one instance."""
     return [
-        json.dumps(
-            record if isinstance(record, dict) and "instances" in record else {"instances": [record]}
-        ).encode()
+        json.dumps(record if isinstance(record, dict) and "instances" in record else {"instances": [record]})
         for record in payloads
     ]
 
@@ -108,7 +106,7 @@ class VertexEndpointUser(FastHttpUser):
         super().__init__(*args, **kwargs)
         bodies = _request_bodies(self.payloads)
         start = random.randrange(len(bodies))
-        self._bodies: Iterator[bytes] = itertools.islice(itertools.cycle(bodies), start, None)
+        self._bodies: Iterator[str] = itertools.islice(itertools.cycle(bodies), start, None)
 
     @task
     def predict_next(self) -> None:
@@ -117,9 +115,9 @@ class VertexEndpointUser(FastHttpUser):
 
     def predict(self, instances: list[Any], name: str = ":predict", **parameters: Any) -> Any:
         """Sends ``{"instances": instances, **parameters}``; returns the predictions, or None on failure."""
-        return self.request_prediction(json.dumps({"instances": instances, **parameters}).encode(), name=name)
+        return self.request_prediction(json.dumps({"instances": instances, **parameters}), name=name)
 
-    def request_prediction(self, body: bytes, name: str = ":predict") -> Any:
+    def request_prediction(self, body: str, name: str = ":predict") -> Any:
         """POSTs one serialized request body; marks non-2xx and malformed answers as failures."""
         headers = {"Content-Type": "application/json"}
         if not self.anonymous:

@@ -8,6 +8,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="rehearse the reference pipeline on this machine: emulators, local model, kfp.local"
     )
     demo.add_argument("--output-dir", default="demo-output", help="where reports go (default: demo-output)")
+    demo.add_argument(
+        "--slo",
+        action="append",
+        metavar="EXPR",
+        help="an SLO expression, repeatable (default: the pipeline's); try 'p95 < 1ms'",
+    )
+    demo.add_argument("--fail-deploy", action="store_true", help="make the model deployment fail")
+    demo.add_argument("--keep-on-success", action="store_true", help="keep the endpoint when the gate passes")
+    demo.add_argument("--run-time", default="20s", help="length of the load test (default: 20s)")
+    demo.add_argument("--users", type=int, default=10, help="concurrent Locust users (default: 10)")
     demo.set_defaults(handler=_demo)
 
     emulator = subparsers.add_parser(

@@ -1,0 +1,1 @@
+"""The reference pipeline (``deploy_and_test``); needs the ``pipelines`` extra."""
