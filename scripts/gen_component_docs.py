@@ -43,8 +43,18 @@ def page_path(spec: specs.Spec) -> str:
     return f"components/{spec.relative_path.split('/', 1)[0].replace('_', '-')}.md"
 
 
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+
+
 def _cell(text: Any) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|").replace("<", "&lt;")
+    """Returns text fit for a table cell: one line, pipes escaped, '<' escaped outside code spans (so
+    ``<run_name>`` is not taken for an HTML tag)."""
+    flat = " ".join(str(text).split()).replace("|", "\\|")
+    parts, last = [], 0
+    for match in _CODE_SPAN.finditer(flat):
+        parts += [flat[last : match.start()].replace("<", "&lt;"), match.group(0)]
+        last = match.end()
+    return "".join([*parts, flat[last:].replace("<", "&lt;")])
 
 
 def _default(definition: dict[str, Any]) -> str:

@@ -42,7 +42,9 @@ class Spec:
 
 @dataclass(frozen=True)
 class Executor:
-    """A container a spec runs: its image and, for a lightweight component, its Python source."""
+    """A container a spec runs: its image and, for a lightweight component, its Python source.
+
+    Importer nodes run no container and are not listed."""
 
     name: str
     image: str
@@ -69,7 +71,9 @@ def executors(spec: Spec) -> list[Executor]:
     """Returns the containers a spec runs, in the spec's order."""
     found = []
     for name, executor in ((spec.document or {}).get("deploymentSpec", {}).get("executors") or {}).items():
-        container = executor.get("container") or {}
+        container = executor.get("container")
+        if not container:  # an importer: KFP's own driver, no image
+            continue
         command = list(container.get("command") or [])
         args = list(container.get("args") or [])
         source = function = None
@@ -78,6 +82,18 @@ def executors(spec: Spec) -> list[Executor]:
             function = args[args.index("--function_to_execute") + 1]
         found.append(Executor(name, str(container.get("image", "")), source, function))
     return found
+
+
+def is_ours(executor: Executor) -> bool:
+    """True for a container that must run one of our images: a lightweight Python component (KFP
+    runs its function on its base image) or one naming one of our images. Other containers (e.g.
+    google-cloud-pipeline-components' ops in the reference pipeline) are third-party."""
+    sys.path.insert(0, str(REPO_ROOT / "components"))
+    try:
+        from vertex_loadtest._images import IMAGES
+    finally:
+        sys.path.pop(0)
+    return executor.source is not None or image_name(executor.image) in IMAGES
 
 
 def image_name(reference: str) -> str:
