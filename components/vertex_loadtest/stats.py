@@ -7,12 +7,14 @@ Schema version 1 (``docs/stats-schema.md`` shows an example)::
     versions         {vertex_loadtest, locust}
     target           {host, path, endpoint}            endpoint: resource name or null
     run              {started_at, ended_at (ISO 8601 UTC), duration_s, run_time_s,
-                      complete (bool), stop_reason}     stop_reason: see STOP_REASONS
+                      complete (bool), stop_reason,     stop_reason: see STOP_REASONS
+                      lost_workers}                     Locust workers that vanished mid-test
     load             {users, spawn_rate, processes, target_rps (or null), achieved_rps,
                       rps_shortfall (bool)}
     generator        {cpu_peak_percent, saturated (bool)}
     totals           ENTRY over every request
     requests         {"METHOD name": ENTRY}            e.g. "POST :predict"
+    error_messages   [{request, error, occurrences}]   the 20 most frequent failure messages
 
     ENTRY            {requests, successes, failures, failure_rate (0..1), rps,
                       latency_ms          successful requests only: what SLOs judge,
@@ -35,7 +37,7 @@ STATS_FILE = "stats.json"
 LATENCY_KEYS = ("min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")
 LATENCY_FIELDS = ("latency_ms", "failure_latency_ms", "all_latency_ms")
 ERROR_KINDS = ("auth", "throttled", "server", "client", "timeout", "connection", "malformed", "other")
-STOP_REASONS = ("run-time", "interrupted", "deadline", "aborted")
+STOP_REASONS = ("run-time", "interrupted", "deadline", "worker-lost")
 SECTIONS = ("versions", "target", "run", "load", "generator", "totals", "requests")
 
 

@@ -75,5 +75,7 @@ def _run(args: argparse.Namespace) -> int:
         ),
         args.output_dir,
     )
+    if outcome is None:  # a worker replica (CLUSTER_SPEC): the master reports
+        return 0
     print(f"report: {outcome.report}\nstats: {outcome.stats_file}")
     return 0 if outcome.complete else EXIT_ABORTED

@@ -82,6 +82,8 @@ def LocustLoadTestOp(
         ),
         stats.path,
     )
+    if outcome is None:  # a worker replica of a distributed run: the master writes the outputs
+        return
     shutil.move(str(outcome.report), report.path)
     for name, value in headline_metrics(outcome.stats).items():
         metrics.log_metric(name, value)

@@ -94,6 +94,16 @@ def _await_workers(runner: MasterRunner, expected: int, max_wait_s: float) -> No
     deadline = time.monotonic() + max_wait_s
     while len(runner.clients.ready) < expected and time.monotonic() < deadline:
         gevent.sleep(0.02)
+    if len(runner.clients.ready) < expected:
+        replicas = CONFIG.get("worker_replicas") or []
+        logger.error(
+            "only %d of %d Locust workers connected within %ds (connected: %s); expected from %s",
+            len(runner.clients.ready),
+            expected,
+            max_wait_s,
+            ", ".join(client.id for client in runner.clients.ready) or "none",
+            ", ".join(replicas) or "this machine's processes",
+        )
 
 
 def _report_progress(environment: Environment, interval_s: float) -> None:

@@ -29,7 +29,7 @@ def build_stats(
     Args:
         dump: What the plugin wrote at quit (Locust entries, recorder, errors, times).
         run: ``ended_at`` (when Locust exited; used when no request was made), ``run_time_s``,
-            ``complete``, ``stop_reason`` as the runtime saw them.
+            ``complete``, ``stop_reason``, ``lost_workers`` as the runtime saw them.
         load: ``users``, ``spawn_rate``, ``processes``, ``target_rps``.
         target: ``host``, ``path``, ``endpoint``.
         cpu_peak_percent: Peak CPU of the busiest Locust process.
@@ -59,6 +59,7 @@ def build_stats(
             "run_time_s": run["run_time_s"],
             "complete": run["complete"],
             "stop_reason": run["stop_reason"],
+            "lost_workers": run.get("lost_workers", []),
         },
         "load": {
             "users": load["users"],

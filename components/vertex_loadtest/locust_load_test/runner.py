@@ -21,13 +21,14 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 from typing import Any
 
 from vertex_loadtest.durations import parse_duration
 from vertex_loadtest.errors import BadInput
+from vertex_loadtest.locust_load_test import cluster, results, run_config, sources, target
 from vertex_loadtest.locust_load_test import payloads as payload_files
-from vertex_loadtest.locust_load_test import results, run_config, sources, target
 from vertex_loadtest.stats import write_stats
 
 logger = logging.getLogger(__name__)
@@ -85,23 +86,35 @@ class LoadTestAborted(RuntimeError):
     """The run was cut short (SIGTERM or deadline); its reports were written and marked incomplete."""
 
 
-def run_load_test(test: LoadTest, output_dir: str | Path) -> Outcome:
+def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | None = None) -> Outcome | None:
     """Runs one Locust load test and writes its reports.
+
+    On a single machine Locust runs one process per core. In a Vertex AI CustomJob (``CLUSTER_SPEC``)
+    the ``workerpool0`` replica is the Locust master and writes the outputs; every other replica is a
+    worker (itself one process per core) and writes nothing.
 
     Args:
         test: The target, locustfile, payloads and load shape.
         output_dir: Directory for ``report.html``, ``stats.json`` and the ``locust_*.csv`` files.
+        role: This replica's part; default: from the ``CLUSTER_SPEC`` environment variable.
 
     Returns:
-        The outcome; ``outcome.complete`` is False when the run was interrupted or hit its deadline.
+        The outcome (``outcome.complete`` is False when the run was interrupted, hit its deadline or
+        lost a worker), or None on a worker replica.
 
     Raises:
         BadInput: an input is wrong (the message names it).
     """
+    role = role or cluster.role_from_spec(os.environ.get(cluster.ENV))
     run_time_s = parse_duration(test.run_time)
     _check_numbers(test)
     resolved = target.resolve(test.host, test.endpoint, test.auth)
     processes = test.processes or os.cpu_count() or 1
+    # The Locust worker processes the master waits for: one per core here, or on every worker replica.
+    if role.kind == "single":
+        expected_workers = processes if processes > 1 else 0
+    else:
+        expected_workers = len(role.workers) * processes
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vertex-loadtest-") as work:
@@ -115,26 +128,46 @@ def run_load_test(test: LoadTest, output_dir: str | Path) -> Outcome:
             "target_rps": test.target_rps or None,
             "progress_interval_s": test.progress_interval_s,
             "dump_path": str(workdir / "dump.json"),
-            "expect_workers": processes if processes > 1 else 0,
+            "expect_workers": expected_workers,
+            "worker_replicas": list(role.workers),
             "expect_workers_max_wait_s": EXPECT_WORKERS_MAX_WAIT_S,
         }
         env = {**os.environ, **run_config.write(config, workdir / "run-config.json")}
-        command = _locust_command(test, resolved.host, locustfile, run_time_s, processes, output)
+        command = _locust_command(test, resolved.host, locustfile, run_time_s, processes, output, role)
+        command += ["--expect-workers", str(expected_workers)] if role.kind == "master" else []
         logger.info(
-            "load test: %d users (spawn %g/s) for %ds on %d process(es) against %s%s",
+            "load test (%s%s): %d users (spawn %g/s) for %ds, %d worker process(es), against %s%s",
+            role.kind,
+            f" {role.name}" if role.name else "",
             test.users,
             test.spawn_rate,
             run_time_s,
-            processes,
+            expected_workers or 1,
             resolved.host,
             resolved.predict_path,
         )
-        child = _Child(command, env, deadline_s=run_time_s + test.stop_timeout_s + DEADLINE_GRACE_S)
+        deadline_s = run_time_s + test.stop_timeout_s + DEADLINE_GRACE_S
+        if role.kind != "single":
+            deadline_s += EXPECT_WORKERS_MAX_WAIT_S
+        child = _Child(command, env, deadline_s=deadline_s)
         stop_reason = child.run()
+        if role.kind == "worker":
+            logger.info(
+                "worker %s finished (exit code %s); the master writes the outputs",
+                role.name,
+                child.returncode,
+            )
+            return None
         dump_path = workdir / "dump.json"
         if not dump_path.exists():
             child.raise_for_missing_stats(locustfile)
         dump = json.loads(dump_path.read_text(encoding="utf-8"))
+    lost_workers = sorted(worker for worker, state in dump.get("workers", {}).items() if state == "missing")
+    if lost_workers and stop_reason == "run-time":
+        stop_reason = "worker-lost"
+        _mark_report(
+            output / REPORT_FILE, f"incomplete run: Locust worker(s) lost mid-test: {', '.join(lost_workers)}"
+        )
     stats = results.build_stats(
         dump,
         run={
@@ -142,6 +175,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path) -> Outcome:
             "run_time_s": run_time_s,
             "stop_reason": stop_reason,
             "complete": stop_reason == "run-time" and child.returncode == 0,
+            "lost_workers": lost_workers,
         },
         load={
             "users": test.users,
@@ -207,18 +241,33 @@ def _load_payloads(test: LoadTest, workdir: Path) -> list[Any] | None:
 
 
 def _locust_command(
-    test: LoadTest, host: str, locustfile: Path, run_time_s: int, processes: int, output: Path
+    test: LoadTest,
+    host: str,
+    locustfile: Path,
+    run_time_s: int,
+    processes: int,
+    output: Path,
+    role: cluster.Role,
 ) -> list[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        f"{PLUGIN},{locustfile}",
+    command = [sys.executable, "-m", "locust", "-f", f"{PLUGIN},{locustfile}", "--host", host]
+    if processes > 1 and role.kind != "master":
+        command += ["--processes", str(processes)]
+    if role.kind == "worker":
+        return [
+            *command,
+            "--worker",
+            "--master-host",
+            role.master_host,
+            "--master-port",
+            str(role.master_port),
+        ]
+    if role.kind == "master":
+        command += ["--master", "--master-bind-port", str(role.master_port)]
+    if role.kind == "master" or processes > 1:
+        command += ["--expect-workers-max-wait", str(EXPECT_WORKERS_MAX_WAIT_S)]
+    command += [
         "--headless",
         "--only-summary",
-        "--host",
-        host,
         "--users",
         str(test.users),
         "--spawn-rate",
@@ -236,14 +285,18 @@ def _locust_command(
         "--loglevel",
         "INFO",
     ]
-    if processes > 1:
-        command += [
-            "--processes",
-            str(processes),
-            "--expect-workers-max-wait",
-            str(EXPECT_WORKERS_MAX_WAIT_S),
-        ]
     return command + list(test.locust_options)
+
+
+def _mark_report(report: Path, notice: str) -> None:
+    """Puts a notice at the top of Locust's HTML report (which has no place for one)."""
+    if report.exists():
+        html = report.read_text(encoding="utf-8")
+        banner = (
+            '<div style="background:#b00020;color:#fff;padding:12px;font:16px sans-serif">'
+            f"vertex-loadtest: {escape(notice)}</div>"
+        )
+        report.write_text(html.replace("<body>", f"<body>{banner}", 1), encoding="utf-8")
 
 
 class _Child:
@@ -319,6 +372,11 @@ class _Child:
 
     def raise_for_missing_stats(self, locustfile: Path) -> None:
         output = "\n".join(self.last_lines)
+        if "Gave up waiting for workers" in output:
+            raise RuntimeError(
+                "the Locust master gave up waiting for its workers: check that every worker replica started "
+                f"and can reach the master's port. Last output:\n{output}"
+            )
         if "No User class found" in output:
             raise BadInput(
                 f"locustfile {locustfile.name} defines no User class: subclass "
