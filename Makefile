@@ -36,8 +36,11 @@ lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff format --check components tests benchmarks scripts
 	$(BIN)/mypy
 
-bench: $(STAMP) ## run the benchmarks; tables under benchmarks/results/
-	$(PY) -m benchmarks
+bench: $(STAMP) ## run the benchmarks; tables under benchmarks/results/ (installs nginx and wrk if missing)
+	@command -v nginx >/dev/null && command -v wrk >/dev/null || { \
+		echo "make bench: installing nginx-light and wrk (Debian packages) for the throughput targets"; \
+		apt-get install -y -q nginx-light wrk || sudo apt-get install -y -q nginx-light wrk; }
+	$(PY) -m benchmarks $(BENCH)
 
 compile: $(STAMP) ## regenerate every component.yaml and the pipeline template
 	$(BIN)/vertex-loadtest compile
