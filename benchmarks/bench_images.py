@@ -4,6 +4,7 @@ virtual environment, measured as site-packages size against the image's budget.
 The numbers are the Python payload of each image; the final image adds the python:3.11-slim base.
 """
 
+import platform
 import tempfile
 import time
 from pathlib import Path
@@ -51,4 +52,11 @@ def table(rows: list[dict]) -> str:
 
 def run(results_dir: Path) -> str:
     with tempfile.TemporaryDirectory(prefix="bench-images-") as work:
-        return table(measure(Path(work)))
+        rows = measure(Path(work))
+    return (
+        table(rows)
+        + f"\n\nsite-packages of each image's virtual environment as its Dockerfile installs it (the lock "
+        f"file with --require-hashes, then the wheel with the image's extra and no index), including the "
+        f"venv's own pip/setuptools; MB = 10^6 bytes; Python {platform.python_version()} on "
+        f"{platform.machine()}. Budgets: scripts/images.py BUDGET_MB.\n"
+    )
