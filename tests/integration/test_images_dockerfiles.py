@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 from scripts import images
 
 from vertex_loadtest._images import IMAGES
@@ -124,9 +125,17 @@ def test_lock_is_compiled_from_the_images_extra_and_fully_hash_pinned(image):
     assert "kfp" in entries, "kfp is in every image (install_kfp_package=False)"
     unhashed = [name for name, entry in entries.items() if entry["hashes"] == 0]
     assert not unhashed
-    for requirement in PYPROJECT["project"]["optional-dependencies"][recipe.extra]:
-        name = re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9_.\-]+", requirement).group(0)).lower()
-        assert name in entries, f"{requirement} of extra {recipe.extra} is locked"
+    wanted = [
+        *PYPROJECT["project"]["dependencies"],
+        *PYPROJECT["project"]["optional-dependencies"][recipe.extra],
+    ]
+    for text in wanted:
+        requirement = Requirement(text)
+        name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        assert name in entries, f"{text} (extra {recipe.extra}) is not in {recipe.lock.name}: run make locks"
+        assert requirement.specifier.contains(entries[name]["version"], prereleases=True), (
+            f"{recipe.lock} pins {name}=={entries[name]['version']}, outside {text}: run make locks"
+        )
 
 
 @pytest.mark.parametrize("image", sorted(images.FORBIDDEN))
