@@ -15,7 +15,8 @@ import math
 from collections.abc import Iterable, Mapping
 
 RATIO = 1.002
-_LOG_RATIO = math.log(RATIO)
+_INVERSE_LOG_RATIO = 1 / math.log(RATIO)
+_BOUNDS: dict[int, float] = {}  # bucket index -> lower bound, filled as buckets are first seen
 
 #: Percentiles reported in stats.json, by key.
 PERCENTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99, "p99.9": 0.999}
@@ -25,8 +26,11 @@ def bucket(value_ms: float) -> float:
     """Returns the lower bound of the bucket holding ``value_ms`` (0 for non-positive values)."""
     if value_ms <= 0:
         return 0.0
-    index = math.floor(math.log(value_ms) / _LOG_RATIO)
-    return float(f"{RATIO**index:.6g}")
+    index = math.floor(math.log(value_ms) * _INVERSE_LOG_RATIO)
+    bound = _BOUNDS.get(index)
+    if bound is None:
+        bound = _BOUNDS[index] = float(f"{RATIO**index:.6g}")
+    return bound
 
 
 def rank(count: int, quantile: float) -> int:

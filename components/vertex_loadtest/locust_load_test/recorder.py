@@ -65,7 +65,9 @@ class Recorder:
         self.entries: dict[str, Entry] = {}
 
     def record(self, name: str, response_time_ms: float | None, error_kind: str | None) -> None:
-        entry = self.entries.setdefault(name, Entry())
+        entry = self.entries.get(name)
+        if entry is None:
+            entry = self.entries[name] = Entry()
         if error_kind is not None:
             entry.errors[error_kind] += 1
         if response_time_ms is not None:
