@@ -37,7 +37,7 @@ STATS_FILE = "stats.json"
 LATENCY_KEYS = ("min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")
 LATENCY_FIELDS = ("latency_ms", "failure_latency_ms", "all_latency_ms")
 ERROR_KINDS = ("auth", "throttled", "server", "client", "timeout", "connection", "malformed", "other")
-STOP_REASONS = ("run-time", "interrupted", "deadline", "worker-lost")
+STOP_REASONS = ("run-time", "interrupted", "deadline", "worker-lost", "aborted-on-breach")
 SECTIONS = ("versions", "target", "run", "load", "generator", "totals", "requests")
 
 

@@ -3,6 +3,7 @@
 import json
 import math
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,43 @@ def test_checksum_mismatch_refuses_to_run(tmp_path, prediction_server):
             LoadTest(host=prediction_server.url, locustfile=str(locustfile), locustfile_sha256="00ff"),
             tmp_path / "out",
         )
+
+
+def test_abort_on_breach_stops_a_doomed_run_early(tmp_path):
+    with PredictionServer(Behaviour(latency="40ms")) as server:
+        started = time.monotonic()
+        outcome = run_load_test(
+            LoadTest(
+                host=server.url,
+                users=4,
+                run_time="60s",
+                processes=1,
+                abort_on_breach=("p95 < 10ms",),
+                abort_grace="2s",
+            ),
+            tmp_path,
+        )
+    assert time.monotonic() - started < 20, "the run must stop long before its 60 s"
+    run = outcome.stats["run"]
+    assert run["complete"] is False and run["stop_reason"] == "aborted-on-breach"
+    assert "aborted early, SLO breached: p95 &lt; 10ms" in outcome.report.read_text()
+
+
+def test_abort_on_breach_lets_a_healthy_run_finish(tmp_path, prediction_server):
+    outcome = run_load_test(
+        LoadTest(
+            host=prediction_server.url,
+            users=2,
+            run_time="4s",
+            processes=1,
+            abort_on_breach=("p95 < 5s", "error_rate < 50%"),
+            abort_grace="1s",
+        ),
+        tmp_path,
+    )
+    assert outcome.complete and outcome.stats["run"]["stop_reason"] == "run-time"
+
+
+def test_bad_abort_expression_is_refused_before_any_load(tmp_path, prediction_server):
+    with pytest.raises(BadInput, match="p95 <"):
+        run_load_test(LoadTest(host=prediction_server.url, abort_on_breach=("p95 <",)), tmp_path)

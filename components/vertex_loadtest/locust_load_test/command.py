@@ -45,6 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="bearer token from Google ADC; auto: none for loopback hosts",
     )
     parser.add_argument("--locust-options", default="", help="extra Locust CLI options, e.g. '--reset-stats'")
+    parser.add_argument(
+        "--abort-on-breach",
+        action="append",
+        default=[],
+        metavar="SLO",
+        help="stop early once this SLO (gate syntax, e.g. 'p95 < 500ms') stays breached; repeatable",
+    )
+    parser.add_argument("--abort-grace", default="30s", help="no early abort before this (default 30s)")
     parser.add_argument("--output-dir", default="load-test-output", help="where reports go")
     parser.set_defaults(handler=_run)
 
@@ -72,6 +80,8 @@ def _run(args: argparse.Namespace) -> int:
             target_rps=args.target_rps,
             auth=args.auth,
             locust_options=locust_options,
+            abort_on_breach=tuple(args.abort_on_breach),
+            abort_grace=args.abort_grace,
         ),
         args.output_dir,
     )

@@ -1,6 +1,8 @@
 """``LocustLoadTestOp``: the KFP definition of the load test. It only declares the interface and hands
 off to ``runner.run_load_test`` (imported inside the function: DESIGN rule 1)."""
 
+from typing import Optional
+
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Input, Metrics, Output
 
@@ -27,6 +29,8 @@ def LocustLoadTestOp(
     target_rps: float = 0.0,
     locust_options: str = "",
     auth: str = "auto",
+    abort_on_breach: Optional[list] = None,  # noqa: UP045 - KFP reads the annotation
+    abort_grace: str = "30s",
 ):
     """Load-tests a Vertex AI endpoint (or any HTTP host) with Locust.
 
@@ -46,6 +50,9 @@ def LocustLoadTestOp(
         target_rps: Pace the users to this total request rate (open model); 0: as fast as they go.
         locust_options: Extra Locust command-line options, e.g. ``--reset-stats``.
         auth: ``auto`` (Google ADC token, none for loopback hosts), ``google`` or ``none``.
+        abort_on_breach: SLO expressions (as for ``LatencyGateOp``) that stop the test early once
+            breached for 3 s after ``abort_grace``; the run then fails as incomplete.
+        abort_grace: How long the test runs before an early abort may happen.
 
     Returns:
         report: Locust's HTML report (renders in the Vertex AI Pipelines UI).
@@ -79,6 +86,8 @@ def LocustLoadTestOp(
             target_rps=target_rps,
             locust_options=tuple(shlex.split(locust_options)),
             auth=auth,
+            abort_on_breach=tuple(abort_on_breach or ()),
+            abort_grace=abort_grace,
         ),
         stats.path,
     )

@@ -7,6 +7,8 @@
 - Success and failure latencies and failure kinds (``recorder.Recorder``), merged from the workers
   through Locust's ``report_to_master`` / ``worker_report`` events.
 - Open-model pacing when the run has a target rps, and a progress line every few seconds.
+- Early abort (k6's ``abortOnFail``): with ``abort_on_breach`` SLOs, the master stops the run once one
+  has been breached at every check for ``ABORT_CHECKS`` seconds after the grace period.
 - At quit, the master writes everything the runtime needs for ``stats.json`` to the dump file.
 """
 
@@ -24,12 +26,17 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from vertex_loadtest import histogram
-from vertex_loadtest.locust_load_test import run_config
+from vertex_loadtest.errors import BadInput
+from vertex_loadtest.latency_gate import thresholds
+from vertex_loadtest.locust_load_test import results, run_config
 from vertex_loadtest.locust_load_test.recorder import Recorder, classify
 
 CONFIG = run_config.load()
 RECORDER = Recorder()
 REPORT_KEY = "vertex_loadtest"
+#: Consecutive one-second checks an SLO must fail, after the grace period, before the run is aborted.
+ABORT_CHECKS = 3
+ABORTED: dict[str, Any] = {}  # why the run was aborted early, once it was
 logger = logging.getLogger("vertex_loadtest.progress")
 
 
@@ -86,6 +93,48 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         )
     if not isinstance(environment.runner, WorkerRunner):
         gevent.spawn(_report_progress, environment, float(CONFIG.get("progress_interval_s", 5)))
+        if CONFIG.get("abort_on_breach"):
+            gevent.spawn(
+                _abort_on_breach, environment, CONFIG["abort_on_breach"], float(CONFIG["abort_grace_s"])
+            )
+
+
+def _abort_on_breach(environment: Environment, expressions: list[str], grace_s: float) -> None:
+    """Stops the run when an SLO stays breached (the gate would fail it anyway): saves endpoint minutes."""
+    slos = thresholds.parse_all(expressions, baseline_given=False)
+    gevent.sleep(grace_s)
+    streak = 0
+    while True:
+        runner = environment.runner
+        if runner is None:
+            return
+        live = results.build_stats(
+            _snapshot(runner),
+            run={"ended_at": time.time(), "run_time_s": 0, "complete": False, "stop_reason": "run-time"},
+            load={"users": 0, "spawn_rate": 0, "processes": 0, "target_rps": None},
+            target={},
+            cpu_peak_percent=0,
+        )
+        try:
+            breached = [
+                e for e in thresholds.evaluate_all(slos, live) if e.observed is not None and not e.passed
+            ]
+        except BadInput:  # a request name not seen yet
+            breached = []
+        streak = streak + 1 if breached else 0
+        if streak >= ABORT_CHECKS:
+            ABORTED["breached"] = [
+                f"{e.threshold.text} (observed {thresholds.format_value(e.threshold.metric, e.observed)})"
+                for e in breached
+            ]
+            logger.warning(
+                "aborting the run: SLO breached for %ds after the grace period: %s",
+                ABORT_CHECKS,
+                "; ".join(ABORTED["breached"]),
+            )
+            runner.quit()
+            return
+        gevent.sleep(1)
 
 
 def _await_workers(runner: MasterRunner, expected: int, max_wait_s: float) -> None:
@@ -145,17 +194,13 @@ def _entry_dict(entry: locust_stats.StatsEntry) -> dict[str, Any]:
     }
 
 
-@events.quitting.add_listener
-def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
-    dump_path = CONFIG.get("dump_path")
-    runner = environment.runner
-    if not dump_path or runner is None or isinstance(runner, WorkerRunner):
-        return
+def _snapshot(runner: Any) -> dict[str, Any]:
+    """Everything the runtime needs for stats.json, as the master (or the only process) sees it now."""
     stats = runner.stats
     workers = {}
     if isinstance(runner, MasterRunner):
         workers = {client_id: client.state for client_id, client in runner.clients.items()}
-    dump = {
+    return {
         "locust_version": locust.__version__,
         "start_time": stats.start_time,
         "last_request_timestamp": stats.total.last_request_timestamp,
@@ -167,5 +212,13 @@ def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
             for e in stats.errors.values()
         ],
         "workers": workers,
+        "aborted": dict(ABORTED),
     }
-    Path(dump_path).write_text(json.dumps(dump), encoding="utf-8")
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
+    dump_path = CONFIG.get("dump_path")
+    runner = environment.runner
+    if dump_path and runner is not None and not isinstance(runner, WorkerRunner):
+        Path(dump_path).write_text(json.dumps(_snapshot(runner)), encoding="utf-8")

@@ -27,6 +27,7 @@ from typing import Any
 
 from vertex_loadtest.durations import parse_duration
 from vertex_loadtest.errors import BadInput
+from vertex_loadtest.latency_gate import thresholds
 from vertex_loadtest.locust_load_test import cluster, results, run_config, sources, target
 from vertex_loadtest.locust_load_test import payloads as payload_files
 from vertex_loadtest.stats import write_stats
@@ -66,6 +67,8 @@ class LoadTest:
     auth: str = "auto"
     stop_timeout_s: float = 10.0
     progress_interval_s: float = 5.0
+    abort_on_breach: Sequence[str] = field(default_factory=tuple)  # SLOs that stop the run early
+    abort_grace: str = "30s"  # no early abort before this much of the run
 
 
 @dataclass
@@ -108,6 +111,8 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
     role = role or cluster.role_from_spec(os.environ.get(cluster.ENV))
     run_time_s = parse_duration(test.run_time)
     _check_numbers(test)
+    if test.abort_on_breach:
+        thresholds.parse_all(list(test.abort_on_breach), baseline_given=False)
     resolved = target.resolve(test.host, test.endpoint, test.auth)
     processes = test.processes or os.cpu_count() or 1
     # The Locust worker processes the master waits for: one per core here, or on every worker replica.
@@ -130,6 +135,8 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             "dump_path": str(workdir / "dump.json"),
             "expect_workers": expected_workers,
             "worker_replicas": list(role.workers),
+            "abort_on_breach": list(test.abort_on_breach),
+            "abort_grace_s": parse_duration(test.abort_grace, "abort grace"),
             "expect_workers_max_wait_s": EXPECT_WORKERS_MAX_WAIT_S,
         }
         env = {**os.environ, **run_config.write(config, workdir / "run-config.json")}
@@ -163,7 +170,12 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             child.raise_for_missing_stats(locustfile)
         dump = json.loads(dump_path.read_text(encoding="utf-8"))
     lost_workers = sorted(worker for worker, state in dump.get("workers", {}).items() if state == "missing")
-    if lost_workers and stop_reason == "run-time":
+    if dump.get("aborted") and stop_reason == "run-time":
+        stop_reason = "aborted-on-breach"
+        _mark_report(
+            output / REPORT_FILE, f"aborted early, SLO breached: {'; '.join(dump['aborted']['breached'])}"
+        )
+    elif lost_workers and stop_reason == "run-time":
         stop_reason = "worker-lost"
         _mark_report(
             output / REPORT_FILE, f"incomplete run: Locust worker(s) lost mid-test: {', '.join(lost_workers)}"
