@@ -109,3 +109,20 @@ def test_a_worker_killed_mid_test_marks_the_run_incomplete(tmp_path):
     assert stats["run"]["complete"] is False and stats["run"]["stop_reason"] == "worker-lost"
     assert len(stats["run"]["lost_workers"]) == 1
     assert "worker(s) lost mid-test" in (tmp_path / "master" / "report.html").read_text()
+
+
+def test_a_master_whose_workers_never_come_names_them(tmp_path, prediction_server, monkeypatch):
+    from vertex_loadtest.locust_load_test import runner
+    from vertex_loadtest.locust_load_test.cluster import Role
+    from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
+
+    monkeypatch.setattr(runner, "EXPECT_WORKERS_MAX_WAIT_S", 2)
+    role = Role(
+        "master", "127.0.0.1", free_port(), ("workerpool1-0:2222", "workerpool1-1:2222"), "workerpool0[0]"
+    )
+    started = time.monotonic()
+    with pytest.raises(
+        RuntimeError, match=r"gave up waiting for its workers .*workerpool1-0:2222, workerpool1-1"
+    ):
+        run_load_test(LoadTest(host=prediction_server.url, run_time="5s", processes=1), tmp_path, role=role)
+    assert time.monotonic() - started < 20

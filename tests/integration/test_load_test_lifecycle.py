@@ -264,3 +264,21 @@ def test_denied_storage_access_names_the_uri_and_the_role(tmp_path, monkeypatch,
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_cpu_sampler_tells_a_saturated_generator_from_an_idle_one():
+    import psutil
+
+    peaks = {}
+    for name, code in (("busy", "while True: pass"), ("idle", "import time; time.sleep(60)")):
+        process = subprocess.Popen([sys.executable, "-c", code])
+        try:
+            sampler = runner._CpuSampler(psutil.Process(process.pid))
+            for _ in range(8):
+                time.sleep(0.25)
+                sampler.sample()
+            peaks[name] = sampler.peak
+        finally:
+            process.kill()
+            process.wait()
+    assert peaks["busy"] >= runner.results.SATURATION_PERCENT > 20 > peaks["idle"]

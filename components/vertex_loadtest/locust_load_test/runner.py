@@ -167,7 +167,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             return None
         dump_path = workdir / "dump.json"
         if not dump_path.exists():
-            child.raise_for_missing_stats(locustfile)
+            child.raise_for_missing_stats(test.locustfile or "(built-in)", role)
         dump = json.loads(dump_path.read_text(encoding="utf-8"))
     lost_workers = sorted(worker for worker, state in dump.get("workers", {}).items() if state == "missing")
     if dump.get("aborted") and stop_reason == "run-time":
@@ -382,16 +382,18 @@ class _Child:
             self.last_lines.append(line.rstrip())
             sys.stderr.write(line)
 
-    def raise_for_missing_stats(self, locustfile: Path) -> None:
+    def raise_for_missing_stats(self, locustfile: str, role: cluster.Role) -> None:
         output = "\n".join(self.last_lines)
         if "Gave up waiting for workers" in output:
+            replicas = ", ".join(role.workers) or "this machine's worker processes"
             raise RuntimeError(
-                "the Locust master gave up waiting for its workers: check that every worker replica started "
-                f"and can reach the master's port. Last output:\n{output}"
+                f"the Locust master gave up waiting for its workers after {EXPECT_WORKERS_MAX_WAIT_S}s "
+                f"(expected from: {replicas}): check that every worker replica started and can reach port "
+                f"{role.master_port or 5557} of the master. Last output:\n{output}"
             )
         if "No User class found" in output:
             raise BadInput(
-                f"locustfile {locustfile.name} defines no User class: subclass "
+                f"locustfile {locustfile} defines no User class: subclass "
                 "vertex_loadtest.locust_load_test.vertex_user.VertexEndpointUser (or locust.User)"
             )
         raise RuntimeError(
