@@ -5,7 +5,6 @@ part by CLUSTER_SPEC, one Locust process per worker (target >= 1.6x on 2 cores).
 rps one worker process drives, the number the docs use to size runs.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.bench_load_test import Nginx, _free_port
+from vertex_loadtest.locust_load_test.cluster import loopback_cluster_specs
 from vertex_loadtest.stats import load_stats
 
 RUN_TIME_S = 10
@@ -20,42 +20,35 @@ USERS = 20
 
 
 def distributed_rps(url: str, workers: int, work: Path) -> float:
-    port = _free_port()
-    cluster = {"workerpool0": [f"127.0.0.1:{port}"], "workerpool1": [f"127.0.0.1:{port}"] * workers}
-    replicas = []
-    for pool, index in [("workerpool0", 0)] + [("workerpool1", i) for i in range(workers)]:
-        env = {
-            **os.environ,
-            "CLUSTER_SPEC": json.dumps({"cluster": cluster, "task": {"type": pool, "index": index}}),
-        }
-        replicas.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "vertex_loadtest.cli",
-                    "load-test",
-                    "--host",
-                    url,
-                    "--users",
-                    str(USERS),
-                    "--spawn-rate",
-                    str(USERS),
-                    "--run-time",
-                    f"{RUN_TIME_S}s",
-                    "--processes",
-                    "1",
-                    "--output-dir",
-                    str(work / f"{workers}-{pool}-{index}"),
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+    replicas = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vertex_loadtest.cli",
+                "load-test",
+                "--host",
+                url,
+                "--users",
+                str(USERS),
+                "--spawn-rate",
+                str(USERS),
+                "--run-time",
+                f"{RUN_TIME_S}s",
+                "--processes",
+                "1",
+                "--output-dir",
+                str(work / f"{workers}-replica{index}"),
+            ],
+            env={**os.environ, "CLUSTER_SPEC": spec},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
+        for index, spec in enumerate(loopback_cluster_specs(_free_port(), workers))
+    ]
     for replica in replicas:
         replica.wait(RUN_TIME_S + 120)
-    return float(load_stats(work / f"{workers}-workerpool0-0")["totals"]["rps"])
+    return float(load_stats(work / f"{workers}-replica0")["totals"]["rps"])
 
 
 def run(results_dir: Path) -> str:

@@ -1,7 +1,6 @@
 """A real distributed run on loopback: one Locust master and two workers as separate processes, each
 told its part by a CLUSTER_SPEC pointing at 127.0.0.1, as Vertex AI CustomJob replicas are."""
 
-import json
 import math
 import os
 import subprocess
@@ -13,6 +12,7 @@ import psutil
 import pytest
 
 from tests.conftest import free_port
+from vertex_loadtest.locust_load_test.cluster import loopback_cluster_specs
 from vertex_loadtest.rehearsal.prediction_server import Behaviour, PredictionServer
 from vertex_loadtest.stats import load_stats
 
@@ -20,45 +20,40 @@ pytestmark = pytest.mark.slow
 RECORDING_LOCUSTFILE = Path(__file__).parent.parent / "data" / "recording_locustfile.py"
 
 
-def replica(
-    pool: str, index: int, port: int, url: str, out: Path, raw: Path, run_time: str
-) -> subprocess.Popen:
-    cluster = {
-        "workerpool0": [f"127.0.0.1:{port}"],
-        "workerpool1": [f"127.0.0.1:{port}", f"127.0.0.1:{port}"],
-    }
-    env = {
-        **os.environ,
-        "CLUSTER_SPEC": json.dumps({"cluster": cluster, "task": {"type": pool, "index": index}}),
-        "RAW_SAMPLES_DIR": str(raw),
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vertex_loadtest.cli",
-            "load-test",
-            "--host",
-            url,
-            "--users",
-            "6",
-            "--spawn-rate",
-            "20",
-            "--run-time",
-            run_time,
-            "--processes",
-            "1",
-            "--locustfile",
-            str(RECORDING_LOCUSTFILE),
-            "--output-dir",
-            str(out),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+def start_replicas(url: str, tmp_path: Path, raw: Path, run_time: str) -> list[subprocess.Popen]:
+    """A master and two workers, each a `vertex-loadtest load-test` process with its own CLUSTER_SPEC."""
+    replicas = []
+    for index, spec in enumerate(loopback_cluster_specs(free_port(), workers=2)):
+        replicas.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "vertex_loadtest.cli",
+                    "load-test",
+                    "--host",
+                    url,
+                    "--users",
+                    "6",
+                    "--spawn-rate",
+                    "20",
+                    "--run-time",
+                    run_time,
+                    "--processes",
+                    "1",
+                    "--locustfile",
+                    str(RECORDING_LOCUSTFILE),
+                    "--output-dir",
+                    str(tmp_path / f"replica{index}"),
+                ],
+                env={**os.environ, "CLUSTER_SPEC": spec, "RAW_SAMPLES_DIR": str(raw)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        )
+    return replicas
 
 
 def nearest_rank(samples, quantile):
@@ -67,36 +62,30 @@ def nearest_rank(samples, quantile):
 
 
 def test_master_merges_two_workers_exactly(tmp_path):
-    port, raw = free_port(), tmp_path / "raw"
+    raw = tmp_path / "raw"
     raw.mkdir()
     with PredictionServer(Behaviour(latency="choice:2ms,9ms,31ms", seed=2)) as server:
-        master = replica("workerpool0", 0, port, server.url, tmp_path / "master", raw, "5s")
-        workers = [
-            replica("workerpool1", i, port, server.url, tmp_path / f"worker{i}", raw, "5s") for i in (0, 1)
-        ]
+        master, *workers = start_replicas(server.url, tmp_path, raw, "5s")
         outputs = [process.communicate(timeout=90)[0] for process in (master, *workers)]
         served = server.counters.requests
     assert [p.returncode for p in (master, *workers)] == [0, 0, 0], outputs[0][-2000:]
     counts = {path.name: len(path.read_text().split()) for path in raw.iterdir()}
     per_process = {name: count for name, count in counts.items() if count}  # the master sends nothing
     assert len(per_process) == 2, "both workers generated load"
-    stats = load_stats(tmp_path / "master")
+    stats = load_stats(tmp_path / "replica0")
     assert stats["run"]["complete"] is True and stats["run"]["lost_workers"] == []
     assert stats["totals"]["successes"] == sum(per_process.values()) == served
     samples = [float(v) for path in raw.iterdir() for v in path.read_text().split()]
     for key, quantile in {"p50": 0.5, "p95": 0.95, "p99": 0.99}.items():
         assert stats["totals"]["latency_ms"][key] == pytest.approx(nearest_rank(samples, quantile), rel=0.005)
-    assert not (tmp_path / "worker0" / "stats.json").exists(), "only the master writes outputs"
+    assert not (tmp_path / "replica1" / "stats.json").exists(), "only the master writes outputs"
 
 
 def test_a_worker_killed_mid_test_marks_the_run_incomplete(tmp_path):
-    port, raw = free_port(), tmp_path / "raw"
+    raw = tmp_path / "raw"
     raw.mkdir()
     with PredictionServer(Behaviour(latency="2ms")) as server:
-        master = replica("workerpool0", 0, port, server.url, tmp_path / "master", raw, "14s")
-        workers = [
-            replica("workerpool1", i, port, server.url, tmp_path / f"worker{i}", raw, "14s") for i in (0, 1)
-        ]
+        master, *workers = start_replicas(server.url, tmp_path, raw, "14s")
         time.sleep(6)
         lost = psutil.Process(workers[1].pid)  # the replica dies whole, as a preempted VM would
         for process in [lost, *lost.children(recursive=True)]:
@@ -105,10 +94,10 @@ def test_a_worker_killed_mid_test_marks_the_run_incomplete(tmp_path):
         workers[0].communicate(timeout=30)
         workers[1].wait(10)
     assert master.returncode == 1, master_output[-2000:]
-    stats = load_stats(tmp_path / "master")
+    stats = load_stats(tmp_path / "replica0")
     assert stats["run"]["complete"] is False and stats["run"]["stop_reason"] == "worker-lost"
     assert len(stats["run"]["lost_workers"]) == 1
-    assert "worker(s) lost mid-test" in (tmp_path / "master" / "report.html").read_text()
+    assert "worker(s) lost mid-test" in (tmp_path / "replica0" / "report.html").read_text()
 
 
 def test_a_master_whose_workers_never_come_names_them(tmp_path, prediction_server, monkeypatch):

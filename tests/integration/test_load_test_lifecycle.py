@@ -158,47 +158,39 @@ class Spinning(User):
 
 
 @pytest.fixture
-def short_deadline(monkeypatch):
+def run_spinning(tmp_path, prediction_server, monkeypatch):
+    """Runs a 2 s test of a user that never yields, with a short deadline; returns the outcome."""
     monkeypatch.setattr(runner, "DEADLINE_GRACE_S", 2.0)
     monkeypatch.setattr(runner, "INTERRUPT_GRACE_S", 2.0)
 
-
-def test_a_stuck_locust_is_interrupted_at_the_deadline(tmp_path, prediction_server, short_deadline):
-    stuck = tmp_path / "stuck.py"
-    stuck.write_text(SPINNING_USER.format(prelude=""))
-    started = time.monotonic()
-    outcome = run_load_test(
-        LoadTest(
+    def run(prelude: str):
+        locustfile = tmp_path / "spinning.py"
+        locustfile.write_text(SPINNING_USER.format(prelude=prelude))
+        test = LoadTest(
             host=prediction_server.url,
-            locustfile=str(stuck),
+            locustfile=str(locustfile),
             users=1,
             run_time="2s",
             processes=1,
             stop_timeout_s=1,
-        ),
-        tmp_path / "out",
-    )
+        )
+        return run_load_test(test, tmp_path / "out")
+
+    return run
+
+
+def test_a_stuck_locust_is_interrupted_at_the_deadline(run_spinning):
+    started = time.monotonic()
+    outcome = run_spinning(prelude="")
     assert time.monotonic() - started < 2 + 1 + 2 + 2 + 5
     assert outcome.stats["run"]["complete"] is False
     assert outcome.stats["run"]["stop_reason"] == "deadline"
 
 
-def test_a_locust_deaf_to_interrupts_is_killed(tmp_path, prediction_server, short_deadline):
-    deaf = tmp_path / "deaf.py"
-    deaf.write_text(SPINNING_USER.format(prelude="signal.signal(signal.SIGINT, signal.SIG_IGN)"))
+def test_a_locust_deaf_to_interrupts_is_killed(run_spinning):
     started = time.monotonic()
     with pytest.raises(RuntimeError, match="without writing its statistics"):
-        run_load_test(
-            LoadTest(
-                host=prediction_server.url,
-                locustfile=str(deaf),
-                users=1,
-                run_time="2s",
-                processes=1,
-                stop_timeout_s=1,
-            ),
-            tmp_path / "out",
-        )
+        run_spinning(prelude="signal.signal(signal.SIGINT, signal.SIG_IGN)")
     assert time.monotonic() - started < 2 + 1 + 2 + 2 + 5
 
 

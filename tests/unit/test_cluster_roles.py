@@ -5,7 +5,7 @@ import json
 import pytest
 
 from vertex_loadtest.errors import BadInput
-from vertex_loadtest.locust_load_test.cluster import SINGLE, role_from_spec
+from vertex_loadtest.locust_load_test.cluster import SINGLE, loopback_cluster_specs, role_from_spec
 
 CLUSTER = {"workerpool0": ["master-0:2222"], "workerpool1": ["worker-0:2222", "worker-1:2222"]}
 
@@ -53,3 +53,10 @@ def test_a_cluster_of_one_replica_is_a_single_machine():
 def test_malformed_cluster_specs_are_named(value, message):
     with pytest.raises(BadInput, match=message):
         role_from_spec(value)
+
+
+def test_loopback_specs_give_a_master_and_its_workers():
+    roles = [role_from_spec(value) for value in loopback_cluster_specs(5557, workers=2)]
+    assert [role.kind for role in roles] == ["master", "worker", "worker"]
+    assert {(role.master_host, role.master_port) for role in roles} == {("127.0.0.1", 5557)}
+    assert len(roles[0].workers) == 2

@@ -8,7 +8,8 @@ A Vertex AI CustomJob with worker pools sets, on every replica::
 
 ``workerpool0`` index 0 is the Locust master (it writes every output); every replica of the other
 pools is a Locust worker that connects to it. No ``CLUSTER_SPEC``, or a cluster of one replica, is a
-single-machine run. Pure Python.
+single-machine run. Locally, ``loopback_cluster_specs`` gives the values that run the same roles as
+processes on 127.0.0.1. Pure Python.
 """
 
 import json
@@ -66,3 +67,18 @@ def role_from_spec(text: str | None) -> Role:
         raise BadInput(f"{ENV} master address {masters[0]!r} is not host:port")
     kind = "master" if pool == MASTER_POOL else "worker"
     return Role(kind, host, int(port), workers, f"{pool}[{index}]")
+
+
+def loopback_cluster_specs(port: int, workers: int) -> list[str]:
+    """``CLUSTER_SPEC`` values for a master and ``workers`` workers as processes on 127.0.0.1.
+
+    Args:
+        port: The master's port.
+        workers: How many worker replicas.
+
+    Returns:
+        One value per replica: the master's first, then each worker's.
+    """
+    cluster = {MASTER_POOL: [f"127.0.0.1:{port}"], "workerpool1": [f"127.0.0.1:{port}"] * workers}
+    tasks = [(MASTER_POOL, 0)] + [("workerpool1", index) for index in range(workers)]
+    return [json.dumps({"cluster": cluster, "task": {"type": pool, "index": index}}) for pool, index in tasks]
