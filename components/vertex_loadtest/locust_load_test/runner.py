@@ -110,6 +110,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
     """
     role = role or cluster.role_from_spec(os.environ.get(cluster.ENV))
     run_time_s = parse_duration(test.run_time)
+    abort_grace_s = parse_duration(test.abort_grace, "abort grace")
     _check_numbers(test)
     if test.abort_on_breach:
         thresholds.parse_all(list(test.abort_on_breach), baseline_given=False)
@@ -136,12 +137,13 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             "expect_workers": expected_workers,
             "worker_replicas": list(role.workers),
             "abort_on_breach": list(test.abort_on_breach),
-            "abort_grace_s": parse_duration(test.abort_grace, "abort grace"),
+            "abort_grace_s": abort_grace_s,
             "expect_workers_max_wait_s": EXPECT_WORKERS_MAX_WAIT_S,
         }
         env = {**os.environ, **run_config.write(config, workdir / "run-config.json")}
-        command = _locust_command(test, resolved.host, locustfile, run_time_s, processes, output, role)
-        command += ["--expect-workers", str(expected_workers)] if role.kind == "master" else []
+        command = _locust_command(
+            test, resolved.host, locustfile, run_time_s, processes, output, role, expected_workers
+        )
         logger.info(
             "load test (%s%s): %d users (spawn %g/s) for %ds, %d worker process(es), against %s%s",
             role.kind,
@@ -260,6 +262,7 @@ def _locust_command(
     processes: int,
     output: Path,
     role: cluster.Role,
+    expected_workers: int,
 ) -> list[str]:
     command = [sys.executable, "-m", "locust", "-f", f"{PLUGIN},{locustfile}", "--host", host]
     if processes > 1 and role.kind != "master":
@@ -274,8 +277,14 @@ def _locust_command(
             str(role.master_port),
         ]
     if role.kind == "master":
-        command += ["--master", "--master-bind-port", str(role.master_port)]
-    if role.kind == "master" or processes > 1:
+        command += [
+            "--master",
+            "--master-bind-port",
+            str(role.master_port),
+            "--expect-workers",
+            str(expected_workers),
+        ]
+    if expected_workers:
         command += ["--expect-workers-max-wait", str(EXPECT_WORKERS_MAX_WAIT_S)]
     command += [
         "--headless",
