@@ -34,6 +34,7 @@ from vertex_loadtest.locust_load_test import run_config
 _SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 _DEFAULT_INSTANCES: list[Any] = [{"text": "Write a dialog using Shakespeare language."}]
 _CONFIG = run_config.load()
+_JSON = {"Content-Type": "application/json"}
 
 
 class MalformedResponse(Exception):
@@ -119,9 +120,7 @@ class VertexEndpointUser(FastHttpUser):
 
     def request_prediction(self, body: str, name: str = ":predict") -> Any:
         """POSTs one serialized request body; marks non-2xx and malformed answers as failures."""
-        headers = {"Content-Type": "application/json"}
-        if not self.anonymous:
-            headers["Authorization"] = f"Bearer {self._tokens.token()}"
+        headers = _JSON if self.anonymous else {**_JSON, "Authorization": f"Bearer {self._tokens.token()}"}
         with self.client.post(
             self.predict_path, data=body, headers=headers, name=name, catch_response=True
         ) as response:
@@ -132,7 +131,7 @@ class VertexEndpointUser(FastHttpUser):
                 )
                 return None
             try:
-                predictions = json.loads(response.text or "")["predictions"]
+                predictions = json.loads(response.content or b"")["predictions"]
                 if not isinstance(predictions, list):
                     raise TypeError("predictions is not a list")
             except (ValueError, KeyError, TypeError) as error:
