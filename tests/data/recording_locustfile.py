@@ -3,7 +3,7 @@ can compare the reported percentiles with the exact ones (the ground truth)."""
 
 import os
 
-from locust import events
+from locust import events, task
 
 from vertex_loadtest.locust_load_test.vertex_user import VertexEndpointUser
 
@@ -18,4 +18,8 @@ def _record(response_time, exception=None, **_kwargs):
 
 
 class RecordingUser(VertexEndpointUser):
-    """The built-in user, unchanged."""
+    """The built-in user's behaviour: the run's payloads, round robin."""
+
+    @task
+    def send_next_payload(self):
+        self.predict_next()

@@ -223,3 +223,12 @@ def test_abort_on_breach_lets_a_healthy_run_finish(tmp_path, prediction_server):
 def test_bad_abort_expression_is_refused_before_any_load(tmp_path, prediction_server):
     with pytest.raises(BadInput, match="p95 <"):
         run_load_test(LoadTest(host=prediction_server.url, abort_on_breach=("p95 <",)), tmp_path)
+
+
+def test_a_subclass_runs_only_its_own_tasks(tmp_path, prediction_server):
+    sample = Path(__file__).parents[2] / "components/vertex_loadtest/rehearsal/sample_locustfile.py"
+    outcome = run_load_test(
+        LoadTest(host=prediction_server.url, locustfile=str(sample), users=4, run_time="3s", processes=1),
+        tmp_path,
+    )
+    assert set(outcome.stats["requests"]) == {"POST :predict short", "POST :predict batch"}

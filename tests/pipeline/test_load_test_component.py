@@ -61,8 +61,12 @@ def test_endpoint_artifact_and_gs_locustfile_through_a_pipeline(
     monkeypatch.setenv("VERTEX_LOADTEST_API_ENDPOINT", prediction_server.url)
     bucket = storage.Client().create_bucket("tests")
     bucket.blob("locustfile.py").upload_from_string(
+        "from locust import task\n"
         "from vertex_loadtest.locust_load_test.vertex_user import VertexEndpointUser\n\n"
-        "class TeamUser(VertexEndpointUser):\n    pass\n"
+        "class TeamUser(VertexEndpointUser):\n"
+        "    @task\n"
+        "    def send(self):\n"
+        "        self.predict([{'text': 'from a team'}])\n"
     )
     name = "projects/p/locations/us-central1/endpoints/42"
     endpoint_pipeline(endpoint_name=name, locustfile_uri="gs://tests/locustfile.py")

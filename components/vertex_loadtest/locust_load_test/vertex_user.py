@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from locust import FastHttpUser, task
+from locust import FastHttpUser
 
 from vertex_loadtest.locust_load_test import run_config
 
@@ -109,9 +109,9 @@ class VertexEndpointUser(FastHttpUser):
         start = random.randrange(len(bodies))
         self._bodies: Iterator[str] = itertools.islice(itertools.cycle(bodies), start, None)
 
-    @task
     def predict_next(self) -> None:
-        """Sends the next request body of the payloads, round robin from a random start."""
+        """Sends the next request body of the payloads, round robin from a random start (the built-in
+        user's task; not a task here, so subclasses run only their own)."""
         self.request_prediction(next(self._bodies))
 
     def predict(self, instances: list[Any], name: str = ":predict", **parameters: Any) -> Any:
