@@ -7,13 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.loopback_http import loopback_server
 from vertex_loadtest.errors import BadInput
 from vertex_loadtest.locust_load_test import runner
 from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
@@ -30,39 +29,17 @@ class TokenServer:
     def __init__(self, lifetime_s: int):
         self.lifetime_s = lifetime_s
         self.issued: list[tuple[str, float]] = []
-        issued, lifetime = self.issued, lifetime_s
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                token = f"secret-token-{len(issued)}-{os.urandom(4).hex()}"
-                issued.append((token, time.time() + lifetime))
-                body = json.dumps(
-                    {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"}
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+    def respond(self, _request, _body) -> tuple[int, bytes]:
+        token = f"secret-token-{len(self.issued)}-{os.urandom(4).hex()}"
+        self.issued.append((token, time.time() + self.lifetime_s))
+        return 200, json.dumps(
+            {"access_token": token, "expires_in": self.lifetime_s, "token_type": "Bearer"}
+        ).encode()
 
     def valid(self, header: str | None) -> bool:
         now = time.time()
         return any(header == f"Bearer {token}" and now < expiry for token, expiry in self.issued)
-
-    def __enter__(self):
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def service_account_key(token_uri: str) -> dict[str, str]:
@@ -86,9 +63,10 @@ def service_account_key(token_uri: str) -> dict[str, str]:
 
 
 def test_tokens_refresh_before_expiry_and_never_leak(tmp_path, monkeypatch, capfd):
-    with TokenServer(lifetime_s=2) as tokens:
+    tokens = TokenServer(lifetime_s=2)
+    with loopback_server(tokens.respond) as token_url:
         credentials = tmp_path / "adc.json"
-        credentials.write_text(json.dumps(service_account_key(tokens.url)))
+        credentials.write_text(json.dumps(service_account_key(f"{token_url}/token")))
         monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials))
         with PredictionServer(Behaviour(latency="2ms", authorize=tokens.valid)) as server:
             outcome = run_load_test(
@@ -225,37 +203,19 @@ def test_locustfile_from_cloud_storage(tmp_path, gcs_emulator, prediction_server
 
 
 def test_denied_storage_access_names_the_uri_and_the_role(tmp_path, monkeypatch, prediction_server):
-    class Denied(BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = json.dumps(
-                {
-                    "error": {
-                        "code": 403,
-                        "message": "caller does not have storage.objects.get access",
-                        "errors": [{"reason": "forbidden"}],
-                    }
-                }
-            ).encode()
-            self.send_response(403)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Denied)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{server.server_address[1]}")
-    try:
+    denied = {
+        "error": {
+            "code": 403,
+            "message": "caller does not have storage.objects.get access",
+            "errors": [{"reason": "forbidden"}],
+        }
+    }
+    with loopback_server(lambda _request, _body: (403, json.dumps(denied).encode())) as storage_url:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", storage_url)
         with pytest.raises(
             BadInput, match=r"access to locustfile gs://private/l.py was denied .*objectViewer"
         ):
             run_load_test(LoadTest(host=prediction_server.url, locustfile="gs://private/l.py"), tmp_path)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_cpu_sampler_tells_a_saturated_generator_from_an_idle_one():

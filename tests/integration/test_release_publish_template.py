@@ -4,14 +4,13 @@ multipart ``content`` plus comma-separated ``tags``, answered with ``package/ver
 
 import email
 import email.policy
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from kfp import compiler, dsl
 from kfp.registry import ApiAuth
 from scripts import publish_template, specs
 
+from tests.loopback_http import loopback_server
 from vertex_loadtest import compile as compile_module
 
 
@@ -30,41 +29,25 @@ def _two_task_pipeline(text: str = "hi"):
 def registry():
     uploads = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            raw = self.rfile.read(int(self.headers["Content-Length"]))
-            head = f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode()
-            message = email.message_from_bytes(head + raw, policy=email.policy.HTTP)
-            fields = {
-                part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
-                for part in message.iter_parts()
+    def upload(request, raw):
+        head = f"Content-Type: {request.headers['Content-Type']}\r\n\r\n".encode()
+        message = email.message_from_bytes(head + raw, policy=email.policy.HTTP)
+        fields = {
+            part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+            for part in message.iter_parts()
+        }
+        uploads.append(
+            {
+                "path": request.path,
+                "authorization": request.headers.get("Authorization"),
+                "tags": fields["tags"].decode(),
+                "content": fields["content"],
             }
-            uploads.append(
-                {
-                    "path": self.path,
-                    "authorization": self.headers.get("Authorization"),
-                    "tags": fields["tags"].decode(),
-                    "content": fields["content"],
-                }
-            )
-            body = b"release-smoke/sha256:" + b"0" * 64
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+        )
+        return 200, b"release-smoke/sha256:" + b"0" * 64
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v1/repo", uploads
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with loopback_server(upload, content_type="text/plain") as url:
+        yield f"{url}/v1/repo", uploads
 
 
 @pytest.fixture
