@@ -7,12 +7,12 @@ rps one worker process drives, the number the docs use to size runs.
 
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.bench_load_test import Nginx, _free_port
-from vertex_loadtest.locust_load_test.cluster import loopback_cluster_specs
+from benchmarks.bench_load_test import Nginx
+from vertex_loadtest.locust_load_test.cluster import start_loopback_cluster
+from vertex_loadtest.rehearsal.ports import free_port
 from vertex_loadtest.stats import load_stats
 
 RUN_TIME_S = 10
@@ -20,35 +20,29 @@ USERS = 20
 
 
 def distributed_rps(url: str, workers: int, work: Path) -> float:
-    replicas = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vertex_loadtest.cli",
-                "load-test",
-                "--host",
-                url,
-                "--users",
-                str(USERS),
-                "--spawn-rate",
-                str(USERS),
-                "--run-time",
-                f"{RUN_TIME_S}s",
-                "--processes",
-                "1",
-                "--output-dir",
-                str(work / f"{workers}-replica{index}"),
-            ],
-            env={**os.environ, "CLUSTER_SPEC": spec},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for index, spec in enumerate(loopback_cluster_specs(_free_port(), workers))
+    args = [
+        "--host",
+        url,
+        "--users",
+        str(USERS),
+        "--spawn-rate",
+        str(USERS),
+        "--run-time",
+        f"{RUN_TIME_S}s",
+        "--processes",
+        "1",
     ]
+    replicas = start_loopback_cluster(
+        args,
+        workers,
+        free_port(),
+        work / f"{workers}-workers",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for replica in replicas:
         replica.wait(RUN_TIME_S + 120)
-    return float(load_stats(work / f"{workers}-replica0")["totals"]["rps"])
+    return float(load_stats(work / f"{workers}-workers" / "replica0")["totals"]["rps"])
 
 
 def run(results_dir: Path) -> str:

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from vertex_loadtest.rehearsal.ports import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 SEED_LOCUSTFILE = REPO.parent / "shared" / "baselines" / "seed_style_locustfile.py"
 RECORDING_LOCUSTFILE = REPO / "tests" / "data" / "recording_locustfile.py"
@@ -34,17 +36,11 @@ KNOWN_DELAYS = "choice:" + ",".join(["3.4ms"] * 9 + ["14.6ms"] * 7 + ["147ms"] *
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Nginx:
     """nginx on loopback answering every request with a Vertex-shaped prediction."""
 
     def __init__(self, work: Path):
-        self.work, self.port = work, _free_port()
+        self.work, self.port = work, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> "Nginx":

@@ -1,18 +1,12 @@
 """Fixtures shared by every test directory: servers on loopback that stop by themselves."""
 
-import socket
 from collections.abc import Iterator
 
 import pytest
 
+from vertex_loadtest.rehearsal.ports import free_port
 from vertex_loadtest.rehearsal.prediction_server import Behaviour, PredictionServer
 from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -2,9 +2,7 @@
 told its part by a CLUSTER_SPEC pointing at 127.0.0.1, as Vertex AI CustomJob replicas are."""
 
 import math
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import psutil
 import pytest
 
 from tests.conftest import free_port
-from vertex_loadtest.locust_load_test.cluster import loopback_cluster_specs
+from vertex_loadtest.locust_load_test.cluster import start_loopback_cluster
 from vertex_loadtest.rehearsal.prediction_server import Behaviour, PredictionServer
 from vertex_loadtest.stats import load_stats
 
@@ -22,38 +20,31 @@ RECORDING_LOCUSTFILE = Path(__file__).parent.parent / "data" / "recording_locust
 
 def start_replicas(url: str, tmp_path: Path, raw: Path, run_time: str) -> list[subprocess.Popen]:
     """A master and two workers, each a `vertex-loadtest load-test` process with its own CLUSTER_SPEC."""
-    replicas = []
-    for index, spec in enumerate(loopback_cluster_specs(free_port(), workers=2)):
-        replicas.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "vertex_loadtest.cli",
-                    "load-test",
-                    "--host",
-                    url,
-                    "--users",
-                    "6",
-                    "--spawn-rate",
-                    "20",
-                    "--run-time",
-                    run_time,
-                    "--processes",
-                    "1",
-                    "--locustfile",
-                    str(RECORDING_LOCUSTFILE),
-                    "--output-dir",
-                    str(tmp_path / f"replica{index}"),
-                ],
-                env={**os.environ, "CLUSTER_SPEC": spec, "RAW_SAMPLES_DIR": str(raw)},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,
-            )
-        )
-    return replicas
+    args = [
+        "--host",
+        url,
+        "--users",
+        "6",
+        "--spawn-rate",
+        "20",
+        "--run-time",
+        run_time,
+        "--processes",
+        "1",
+        "--locustfile",
+        str(RECORDING_LOCUSTFILE),
+    ]
+    return start_loopback_cluster(
+        args,
+        workers=2,
+        port=free_port(),
+        output_root=tmp_path,
+        env={"RAW_SAMPLES_DIR": str(raw)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def nearest_rank(samples, quantile):

@@ -49,10 +49,16 @@ def test_side_effect_tasks_never_come_from_cache(vertex_spec):
     tasks = tasks_by_display_name(vertex_spec)
     for name in SIDE_EFFECT_TASKS:
         assert tasks[name][1]["cachingOptions"] == {}, f"{name} must not be cached"
-    # Even when PipelineJob(enable_caching=True) overrides the options, a run-unique input rules out a hit.
-    assert (
-        "PIPELINE_JOB_NAME_PLACEHOLDER" in TEMPLATE.read_text() or "pipeline_job_name" in TEMPLATE.read_text()
-    )
+    # Even when PipelineJob(enable_caching=True) overrides the options, a run-unique input rules out a hit:
+    # the job name feeds Label run, whose labels feed Create endpoint, whose endpoint feeds the rest.
+    job_name = {"runtimeValue": {"constant": "{{$.pipeline_job_name}}"}}
+    assert tasks["Label run"][1]["inputs"]["parameters"]["run_name"] == job_name
+    assert tasks["Clean up"][1]["inputs"]["parameters"]["run_name"] == job_name
+    create_inputs = tasks["Create endpoint"][1]["inputs"]["parameters"]["labels"]
+    assert create_inputs["taskOutputParameter"]["producerTask"] == "runlabelsop"
+    for name in ("Deploy model", "Test model performance"):
+        endpoint = tasks[name][1]["inputs"]["artifacts"]["endpoint"]["taskOutputArtifact"]
+        assert endpoint == {"outputArtifactKey": "endpoint", "producerTask": "endpoint-create"}, name
 
 
 def test_every_image_of_ours_is_this_versions(vertex_spec):

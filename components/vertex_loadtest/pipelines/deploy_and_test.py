@@ -119,7 +119,11 @@ def build_pipeline(
             "Import tests"
         )
         with dsl.ExitHandler(cleanup, name="Deploy & test model"):
-            labels = RunLabelsOp().set_display_name("Label run").set_caching_options(False)
+            labels = (
+                RunLabelsOp(run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)
+                .set_display_name("Label run")
+                .set_caching_options(False)
+            )
             endpoint = (
                 create_endpoint_op(
                     project=project, location=location, display_name="vertex-loadtest", labels=labels.output

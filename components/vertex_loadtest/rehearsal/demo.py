@@ -15,13 +15,14 @@ import argparse
 import contextlib
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+from vertex_loadtest.rehearsal.ports import free_port
 
 PROJECT, LOCATION = "rehearsal-project", "us-central1"
 BUCKET, LOCUSTFILE_OBJECT = "rehearsal-tests", "perf/locustfile.py"
@@ -32,12 +33,6 @@ SAMPLE_LOCUSTFILE = Path(__file__).resolve().parent / "sample_locustfile.py"
 
 def say(message: str) -> None:
     print(f"[demo] {message}", flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -58,7 +53,7 @@ def _environment(**values: str) -> Iterator[None]:
 def gcs_emulator() -> Iterator[str]:
     from gcp_storage_emulator.server import create_server
 
-    port = _free_port()
+    port = free_port()
     server = create_server("127.0.0.1", port, in_memory=True)
     server.start()
     try:
@@ -70,7 +65,7 @@ def gcs_emulator() -> Iterator[str]:
 @contextlib.contextmanager
 def model_server() -> Iterator[str]:
     """The sample model in its own process, as Vertex runs a serving container."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "AIP_HTTP_PORT": str(port),
