@@ -20,7 +20,8 @@ from google.cloud import aiplatform_v1
 
 from vertex_loadtest.endpoint_cleanup.cleanup import CleanupConfig, run_cleanup
 from vertex_loadtest.labels import run_labels
-from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator, client_kwargs
+from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
+from vertex_loadtest.vertex_clients import client_kwargs
 
 OPERATION_SECONDS = 0.5
 ENDPOINTS = 5

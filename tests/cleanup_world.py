@@ -9,7 +9,8 @@ from google.cloud import aiplatform_v1
 
 from vertex_loadtest.endpoint_cleanup.cleanup import CleanupConfig, CleanupReport, run_cleanup
 from vertex_loadtest.labels import RUN_LABEL_KEY, sanitize_label_value
-from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator, client_kwargs
+from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
+from vertex_loadtest.vertex_clients import client_kwargs
 
 PROJECT = "test-project"
 LOCATION = "us-central1"

@@ -7,8 +7,8 @@ import pytest
 
 from tests.cleanup_world import OTHER_RUN_LABEL, RUN, RUN_LABEL, World
 from vertex_loadtest.cli import main
-from vertex_loadtest.endpoint_cleanup.cleanup import API_ENDPOINT_ENV
 from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
+from vertex_loadtest.vertex_clients import API_ENDPOINT_ENV
 
 BASE = ["cleanup", "--project", "test-project", "--location", "us-central1"]
 

@@ -17,9 +17,9 @@ from vertex_loadtest.rehearsal.prediction_server import PredictionServer
 from vertex_loadtest.rehearsal.vertex_emulator import (
     MODEL_URL_ENV,
     VertexEmulator,
-    client_kwargs,
     deploy_local_model,
 )
+from vertex_loadtest.vertex_clients import client_kwargs
 
 PARENT = "projects/test-project/locations/us-central1"
 MACHINE = {"machine_spec": {"machine_type": "n1-standard-4"}, "min_replica_count": 1, "max_replica_count": 1}

@@ -28,7 +28,7 @@ def create_and_deploy(api_endpoint: str, run_name: str, fail: bool) -> str:
     from google.cloud import aiplatform_v1
 
     from vertex_loadtest.labels import run_labels
-    from vertex_loadtest.rehearsal.vertex_emulator import client_kwargs
+    from vertex_loadtest.vertex_clients import client_kwargs
 
     parent = "projects/test-project/locations/us-central1"
     kwargs = client_kwargs(api_endpoint)

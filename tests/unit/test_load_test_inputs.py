@@ -6,10 +6,11 @@ from vertex_loadtest.durations import parse_duration
 from vertex_loadtest.errors import BadInput
 from vertex_loadtest.locust_load_test import payloads, target
 from vertex_loadtest.locust_load_test.recorder import Recorder, classify
+from vertex_loadtest.vertex_clients import API_ENDPOINT_ENV
 
 
 def test_endpoint_resource_name_gives_regional_host_and_predict_path(monkeypatch):
-    monkeypatch.delenv(target.API_ENDPOINT_ENV, raising=False)
+    monkeypatch.delenv(API_ENDPOINT_ENV, raising=False)
     resolved = target.resolve(endpoint="projects/p1/locations/europe-west4/endpoints/123")
     assert resolved.host == "https://europe-west4-aiplatform.googleapis.com"
     assert resolved.predict_path == "/v1/projects/p1/locations/europe-west4/endpoints/123:predict"
@@ -17,7 +18,7 @@ def test_endpoint_resource_name_gives_regional_host_and_predict_path(monkeypatch
 
 
 def test_api_endpoint_override_points_at_the_emulator(monkeypatch):
-    monkeypatch.setenv(target.API_ENDPOINT_ENV, "http://127.0.0.1:9999")
+    monkeypatch.setenv(API_ENDPOINT_ENV, "http://127.0.0.1:9999")
     resolved = target.resolve(endpoint="projects/p/locations/us-central1/endpoints/7")
     assert resolved.host == "http://127.0.0.1:9999"
     assert resolved.anonymous is True

@@ -56,7 +56,6 @@ import logging
 import os
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -69,10 +68,10 @@ from vertex_loadtest.labels import (
     is_valid_label_value,
     sanitize_label_value,
 )
+from vertex_loadtest.vertex_clients import VertexClients, vertex_clients
 
 log = logging.getLogger(__name__)
 
-API_ENDPOINT_ENV = "VERTEX_LOADTEST_API_ENDPOINT"
 PROJECT_ENVS = ("VERTEX_LOADTEST_PROJECT", "CLOUD_ML_PROJECT_ID", "GOOGLE_CLOUD_PROJECT")
 LOCATION_ENVS = ("VERTEX_LOADTEST_LOCATION", "CLOUD_ML_REGION")
 DEFAULT_DEADLINE_SECONDS = 1800.0
@@ -436,28 +435,6 @@ def remove_commands(endpoint_name: str, deployed_models: Iterable[Any]) -> list[
 
 
 # ------------------------------------------------------------------------------------------ the runtime
-def make_clients(api_endpoint: str, location: str) -> dict[str, Any]:
-    """``aiplatform_v1`` endpoint/model/pipeline clients at the configured API endpoint."""
-    from google.cloud import aiplatform_v1
-
-    target = api_endpoint or os.environ.get(API_ENDPOINT_ENV, "") or f"{location}-aiplatform.googleapis.com"
-    host = urllib.parse.urlsplit(target if "://" in target else f"https://{target}").hostname
-    if target.startswith("http://") and host in ("127.0.0.1", "localhost", "::1"):
-        from vertex_loadtest.rehearsal.vertex_emulator import client_kwargs
-
-        kwargs = client_kwargs(target)
-    else:
-        kwargs = {"client_options": {"api_endpoint": target}}
-        if target.startswith("http://"):
-            kwargs["transport"] = "rest"
-    return {
-        "endpoints": aiplatform_v1.EndpointServiceClient(**kwargs),
-        "models": aiplatform_v1.ModelServiceClient(**kwargs),
-        "pipelines": aiplatform_v1.PipelineServiceClient(**kwargs),
-        "api_endpoint": target,
-    }
-
-
 def _utc_now() -> _dt.datetime:
     return _dt.datetime.now(tz=_dt.UTC)
 
@@ -508,14 +485,14 @@ def describe_deployed_model(deployed: Any, traffic: int) -> DeployedModelInfo:
 
 
 class _Cleaner:
-    def __init__(self, config: CleanupConfig, clients: dict[str, Any]) -> None:
+    def __init__(self, config: CleanupConfig, clients: VertexClients) -> None:
         from google.api_core import exceptions, retry
 
         self.config = config
         self.exceptions = exceptions
-        self.endpoints_client = clients["endpoints"]
-        self.models_client = clients["models"]
-        self.pipelines_client = clients["pipelines"]
+        self.endpoints_client = clients.endpoints
+        self.models_client = clients.models
+        self.pipelines_client = clients.pipelines
         self.deadline = time.monotonic() + config.deadline_seconds
         self.ownership = config.ownership_labels()
         transient: tuple[type[BaseException], ...] = (
@@ -851,9 +828,9 @@ class _Cleaner:
         return results
 
 
-def cleanup(config: CleanupConfig, clients: dict[str, Any] | None = None) -> CleanupReport:
+def cleanup(config: CleanupConfig, clients: VertexClients | None = None) -> CleanupReport:
     """Runs the cleanup described by ``config`` (already :func:`resolve_config`-ed) and reports."""
-    clients = clients or make_clients(config.api_endpoint, config.location)
+    clients = clients or vertex_clients(config.location, config.api_endpoint)
     started = time.monotonic()
     now = _utc_now()
     report = CleanupReport(
@@ -866,7 +843,7 @@ def cleanup(config: CleanupConfig, clients: dict[str, Any] | None = None) -> Cle
         ownership_labels=config.ownership_labels()
         if not config.sweep
         else {config.label_key: "*", **config.labels},
-        api_endpoint=str(clients.get("api_endpoint", "")),
+        api_endpoint=clients.api_endpoint,
         started=now.isoformat(),
     )
     cleaner = _Cleaner(config, clients)
@@ -1035,7 +1012,7 @@ def run_cleanup(
     json_path: str | Path | None = None,
     *,
     raise_on_failure: bool = False,
-    clients: dict[str, Any] | None = None,
+    clients: VertexClients | None = None,
 ) -> CleanupReport:
     """Validates, cleans, writes both reports; the one entry point of the CLI and the KFP component.
 

@@ -3,15 +3,13 @@ host and ``:predict`` path Locust uses, and whether requests carry a Google toke
 """
 
 import ipaddress
-import os
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from vertex_loadtest.errors import BadInput
+from vertex_loadtest.vertex_clients import resolve_api_endpoint
 
-#: Points the endpoint's requests at another API host (the local Vertex AI emulator in rehearsals).
-API_ENDPOINT_ENV = "VERTEX_LOADTEST_API_ENDPOINT"
 _ENDPOINT_NAME = re.compile(r"^projects/[^/]+/locations/(?P<location>[a-z0-9-]+)/endpoints/[^/:]+$")
 DEFAULT_HOST_PATH = "/predict"
 
@@ -46,7 +44,7 @@ def resolve(host: str = "", endpoint: str = "", auth: str = "auto") -> Target:
             raise BadInput(
                 f"endpoint {endpoint!r} is not a resource name like projects/P/locations/L/endpoints/E"
             )
-        base = os.environ.get(API_ENDPOINT_ENV) or f"https://{match['location']}-aiplatform.googleapis.com"
+        base = resolve_api_endpoint("", match["location"])
         if "://" not in base:
             base = f"https://{base}"
         target_host, path = _split(base)[0], f"/v1/{endpoint}:predict"

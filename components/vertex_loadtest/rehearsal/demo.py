@@ -104,8 +104,8 @@ def register_model(model_url: str) -> str:
     """Uploads the sample model to the Vertex emulator's registry, backed by the local server."""
     from google.cloud import aiplatform_v1
 
-    from vertex_loadtest.endpoint_cleanup.cleanup import make_clients
     from vertex_loadtest.rehearsal.vertex_emulator import MODEL_URL_ENV
+    from vertex_loadtest.vertex_clients import vertex_clients
 
     model = aiplatform_v1.Model(
         display_name="review-sentiment",
@@ -116,7 +116,7 @@ def register_model(model_url: str) -> str:
             env=[aiplatform_v1.EnvVar(name=MODEL_URL_ENV, value=model_url)],
         ),
     )
-    operation = make_clients("", LOCATION)["models"].upload_model(
+    operation = vertex_clients(LOCATION).models.upload_model(
         parent=f"projects/{PROJECT}/locations/{LOCATION}", model=model
     )
     return str(operation.result(timeout=60).model)

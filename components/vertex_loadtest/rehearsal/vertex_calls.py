@@ -6,7 +6,7 @@ calls, through the real ``aiplatform_v1`` clients, at the API endpoint the envir
 import json
 from typing import Any
 
-from vertex_loadtest.endpoint_cleanup.cleanup import make_clients
+from vertex_loadtest.vertex_clients import vertex_clients
 
 
 def gcp_resources(operation_name: str, api_endpoint: str) -> str:
@@ -23,13 +23,13 @@ def create_endpoint(
     """Creates an endpoint and waits for it; returns its resource name and the ``gcp_resources`` JSON."""
     from google.cloud import aiplatform_v1
 
-    clients = make_clients("", location)
-    operation = clients["endpoints"].create_endpoint(
+    clients = vertex_clients(location)
+    operation = clients.endpoints.create_endpoint(
         parent=f"projects/{project}/locations/{location}",
         endpoint=aiplatform_v1.Endpoint(display_name=display_name, description=description, labels=labels),
     )
     endpoint = operation.result(timeout=600)
-    return endpoint.name, gcp_resources(operation.operation.name, clients["api_endpoint"])
+    return endpoint.name, gcp_resources(operation.operation.name, clients.api_endpoint)
 
 
 def deploy_model(
@@ -48,7 +48,7 @@ def deploy_model(
     from google.cloud import aiplatform_v1
 
     location = endpoint.split("/")[3]
-    clients = make_clients("", location)
+    clients = vertex_clients(location)
     machine = aiplatform_v1.MachineSpec(machine_type=machine_type or "n1-standard-4")
     if accelerator_type:
         machine.accelerator_type = getattr(aiplatform_v1.AcceleratorType, accelerator_type)
@@ -62,10 +62,10 @@ def deploy_model(
             max_replica_count=max_replica_count or min_replica_count or 1,
         ),
     )
-    operation = clients["endpoints"].deploy_model(
+    operation = clients.endpoints.deploy_model(
         endpoint=endpoint,
         deployed_model=deployed,
         traffic_split={key: int(value) for key, value in (traffic_split or {"0": 100}).items()},
     )
     operation.result(timeout=1800)
-    return gcp_resources(operation.operation.name, clients["api_endpoint"])
+    return gcp_resources(operation.operation.name, clients.api_endpoint)

@@ -14,7 +14,7 @@ The unmodified ``google.cloud.aiplatform_v1`` clients talk to it over REST::
 
 ``api_endpoint`` carries the ``http://`` scheme: the REST transport keeps a scheme it is given (its
 ``url_scheme`` argument, ``"https"`` by default, only applies to a bare ``host:port``), so no
-transport object has to be built by hand. :func:`client_kwargs` returns exactly these arguments.
+transport object has to be built by hand. ``vertex_clients.client_kwargs`` returns these arguments.
 The server binds 127.0.0.1 only and refuses any other host.
 
 What it implements (paths as in ``aiplatform_v1``'s REST transports, JSON in camelCase, errors in
@@ -117,6 +117,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from vertex_loadtest.labels import is_valid_label_key, is_valid_label_value
+from vertex_loadtest.vertex_clients import client_kwargs
 
 LOOPBACK = "127.0.0.1"
 MODEL_URL_ENV = "VERTEX_EMULATOR_MODEL_URL"
@@ -1175,25 +1176,6 @@ def _model_url(model: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------ client helpers
-def client_kwargs(api_endpoint: str) -> dict[str, Any]:
-    """Keyword arguments that point an ``aiplatform_v1`` client at an emulator on loopback.
-
-    Anonymous credentials are only ever used for a loopback address.
-    """
-    from google.auth.credentials import AnonymousCredentials
-
-    host = urllib.parse.urlsplit(api_endpoint if "://" in api_endpoint else f"http://{api_endpoint}").hostname
-    if host not in (LOOPBACK, "localhost", "::1"):
-        raise ValueError(f"client_kwargs() is for the loopback emulator only, not {api_endpoint!r}")
-    return {
-        "credentials": AnonymousCredentials(),
-        "transport": "rest",
-        "client_options": {
-            "api_endpoint": api_endpoint if "://" in api_endpoint else f"http://{api_endpoint}"
-        },
-    }
-
-
 def deploy_local_model(
     api_endpoint: str,
     *,
