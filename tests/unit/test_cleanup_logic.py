@@ -6,21 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vertex_loadtest.durations import parse_duration
-from vertex_loadtest.endpoint_cleanup.cleanup import (
-    CleanupConfig,
-    CleanupReport,
-    EndpointResult,
-    expand_endpoint_name,
-    format_seconds,
+from vertex_loadtest.durations import format_seconds, parse_duration
+from vertex_loadtest.endpoint_cleanup.config import CleanupConfig, expand_endpoint_name, resolve_config
+from vertex_loadtest.endpoint_cleanup.plan import (
     is_owned,
     label_filter,
     redistribute,
-    render_markdown,
-    resolve_config,
     sweep_verdict,
     undeploy_plan,
 )
+from vertex_loadtest.endpoint_cleanup.report import CleanupReport, EndpointResult, render_markdown
 from vertex_loadtest.errors import BadInput
 from vertex_loadtest.labels import is_valid_label_value, run_labels, sanitize_label_value
 from vertex_loadtest.rehearsal.vertex_emulator import ApiError, _validate_split

@@ -91,7 +91,9 @@ def parse_labels(items: list[str]) -> dict[str, str]:
 
 def _run(args: argparse.Namespace) -> int:
     from vertex_loadtest.durations import parse_duration
-    from vertex_loadtest.endpoint_cleanup.cleanup import CleanupConfig, render_markdown, run_cleanup
+    from vertex_loadtest.endpoint_cleanup.cleanup import run_cleanup
+    from vertex_loadtest.endpoint_cleanup.config import CleanupConfig
+    from vertex_loadtest.endpoint_cleanup.report import render_markdown
 
     config = CleanupConfig(
         project=args.project,

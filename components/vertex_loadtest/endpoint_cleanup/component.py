@@ -76,7 +76,8 @@ def EndpointCleanupOp(
     """
     import os
 
-    from vertex_loadtest.endpoint_cleanup.cleanup import CleanupConfig, run_cleanup
+    from vertex_loadtest.endpoint_cleanup.cleanup import run_cleanup
+    from vertex_loadtest.endpoint_cleanup.config import CleanupConfig
 
     run_cleanup(
         CleanupConfig(
