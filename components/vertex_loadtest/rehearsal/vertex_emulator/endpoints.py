@@ -7,6 +7,7 @@ an undeploy in flight still is. One mutating operation per endpoint at a time.
 from __future__ import annotations
 
 import copy
+import time
 
 from vertex_loadtest.rehearsal.vertex_emulator.call import Call
 from vertex_loadtest.rehearsal.vertex_emulator.filters import compile_filter, paginate
@@ -174,16 +175,18 @@ def undeploy_model(backend: Backend, call: Call) -> Json:
             )
         split.pop(deployed_id, None)
         validate_split(split, remaining)
-    elif remaining and endpoint["trafficSplit"].get(deployed_id, 0) > 0:
-        raise ApiError(
-            "FAILED_PRECONDITION",
-            f'DeployedModel "{deployed_id}" receives {endpoint["trafficSplit"][deployed_id]}% of the '
-            f'traffic of Endpoint "{name}"; provide a traffic_split that moves it to the remaining '
-            "DeployedModels.",
-        )
 
     def apply() -> Json:
         current = backend.endpoint(name)
+        carried = current["trafficSplit"].get(deployed_id, 0)
+        if not split and carried > 0 and len(current["deployedModels"]) > 1:
+            # Accepted at the call; the service fails the operation (FAILED_PRECONDITION in ``error``).
+            raise ApiError(
+                "FAILED_PRECONDITION",
+                f'DeployedModel "{deployed_id}" receives {carried}% of the traffic of Endpoint "{name}"; '
+                "provide a traffic_split that moves it to the remaining DeployedModels.",
+            )
+        undeployed = [dm for dm in current["deployedModels"] if dm["id"] == deployed_id]
         current["deployedModels"] = [dm for dm in current["deployedModels"] if dm["id"] != deployed_id]
         if not current["deployedModels"]:
             current["trafficSplit"] = {}
@@ -192,6 +195,8 @@ def undeploy_model(backend: Backend, call: Call) -> Json:
         else:
             current["trafficSplit"].pop(deployed_id, None)
         current["updateTime"] = rfc3339()
+        for deployed in undeployed:
+            backend.undeployed_at[deployed["model"]] = time.time()
         return {}
 
     return backend.start_operation("undeployModel", name, apply, TYPE_PREFIX + "UndeployModelResponse")

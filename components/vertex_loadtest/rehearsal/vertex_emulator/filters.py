@@ -2,7 +2,9 @@
 
 Terms (joined by ``AND``): ``labels.KEY="VALUE"`` / ``labels.KEY!="VALUE"``, ``labels.KEY:*``,
 ``labels:KEY``, ``display_name`` / ``displayName`` and the resource id field with ``=`` / ``!=``.
-Anything else is INVALID_ARGUMENT. With ``misread`` (the harsh case), every label term matches nothing.
+Anything else is INVALID_ARGUMENT. With ``misread`` (the harsh case), a filter in a form the
+endpoints.list documentation does not show (``AND``, a label key with ``-``, ``!=`` on a label)
+matches nothing, without an error.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ _TERM = re.compile(
     re.VERBOSE,
 )
 
+_DOCUMENTED_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
 
 @dataclass(frozen=True)
 class _Check:
@@ -32,6 +36,11 @@ class _Check:
     name: str  # label key, or "displayName" / the id field
     operator: str  # "=", "!=" or "exists"
     value: str
+
+    @property
+    def documented(self) -> bool:
+        """A form the endpoints.list documentation shows (``labels.myKey=value``, ``labels:myKey``, ...)."""
+        return not self.label or (self.operator != "!=" and _DOCUMENTED_KEY.fullmatch(self.name) is not None)
 
     def holds(self, resource: Resource) -> bool:
         if self.label:
@@ -67,10 +76,10 @@ def _parse(term: str, id_field: str) -> _Check:
 
 
 def compile_filter(text: str, *, id_field: str, misread: bool = False) -> Callable[[Resource], bool]:
-    """The predicate of ``filter`` ``text``; ``misread``: label terms match nothing, without an error."""
+    """The predicate of ``filter`` ``text``; ``misread``: undocumented forms match nothing."""
     terms = [t.strip() for t in re.split(r"\s+AND\s+", text.strip()) if t.strip()]
     checks = [_parse(term, id_field) for term in terms]
-    if misread and any(check.label for check in checks):
+    if misread and (len(checks) > 1 or not all(check.documented for check in checks)):
         return lambda resource: False
     return lambda resource: all(check.holds(resource) for check in checks)
 

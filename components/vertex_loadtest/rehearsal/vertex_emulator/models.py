@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 
 from vertex_loadtest.rehearsal.vertex_emulator.call import Call
 from vertex_loadtest.rehearsal.vertex_emulator.filters import compile_filter, paginate
@@ -76,6 +77,14 @@ def delete(backend: Backend, call: Call) -> Json:
         raise ApiError(
             "FAILED_PRECONDITION",
             f'Model "{name}" is deployed to Endpoint(s) {", ".join(users)}; undeploy it first.',
+        )
+    blocked_until = (
+        backend.undeployed_at.get(name, 0.0) + backend.model_delete_blocked_seconds * backend.time_scale
+    )
+    if time.time() < blocked_until:
+        raise ApiError(
+            "FAILED_PRECONDITION",
+            f'Model "{name}" was undeployed moments ago and cannot be deleted yet; retry later.',
         )
 
     def apply() -> Json:

@@ -10,7 +10,7 @@ import time
 from vertex_loadtest.rehearsal.vertex_emulator.call import Call
 from vertex_loadtest.rehearsal.vertex_emulator.filters import paginate
 from vertex_loadtest.rehearsal.vertex_emulator.state import Backend, Json
-from vertex_loadtest.rehearsal.vertex_emulator.status import ApiError
+from vertex_loadtest.rehearsal.vertex_emulator.status import ApiError, status_for_http
 
 #: The longest a ``:wait`` holds the connection (the service also answers before the operation ends).
 MAX_WAIT_SECONDS = 10.0
@@ -20,8 +20,19 @@ def get(backend: Backend, call: Call) -> Json:
     return backend.operation(call.name).to_json()
 
 
+#: ``refuse_cancel`` modes -> the error a cancel answers.
+CANCEL_REFUSALS = {
+    "": None,
+    "unimplemented": ("UNIMPLEMENTED", "Operation cancellation is not implemented for this operation."),
+    "not-cancellable": ("FAILED_PRECONDITION", "operation is not cancellable"),
+}
+
+
 def cancel(backend: Backend, call: Call) -> Json:
     operation = backend.operation(call.name)
+    refusal = CANCEL_REFUSALS[backend.cancel_refusal]
+    if refusal is not None:
+        raise ApiError(*refusal)
     if not operation.done:
         operation.done = True
         operation.updated = time.time()
@@ -59,7 +70,15 @@ def delete(backend: Backend, call: Call) -> Json:
 
 
 def list_(backend: Backend, call: Call) -> Json:
-    """The operations of exactly the resource ``call.name`` (not of ``endpoints/12`` for ``endpoints/1``)."""
+    """The operations of exactly the resource ``call.name`` (not of ``endpoints/12`` for ``endpoints/1``).
+
+    ``refuse_operations_listing`` makes it answer an error under endpoints, as front ends may.
+    """
+    if backend.operations_listing_refusal and "/endpoints/" in call.name:
+        code = backend.operations_listing_refusal
+        raise ApiError(
+            status_for_http(code), f"Listing operations is not available ({code}).", http_status=code
+        )
     operations = [op.to_json() for op in backend.state.operations.values() if op.resource == call.name]
     wanted = call.param("filter").replace(" ", "")
     if wanted in ("done=false", "done=true"):

@@ -15,6 +15,7 @@ from typing import Any
 
 from vertex_loadtest.rehearsal.vertex_emulator import admin, routes
 from vertex_loadtest.rehearsal.vertex_emulator.call import Call, RawReply, Reply
+from vertex_loadtest.rehearsal.vertex_emulator.operations import CANCEL_REFUSALS
 from vertex_loadtest.rehearsal.vertex_emulator.state import (
     OPERATION_KINDS,
     Backend,
@@ -168,6 +169,28 @@ class VertexEmulator(Backend):
             else:
                 self.operation_seconds_by_kind[kind] = seconds
 
+    def refuse_operations_listing(self, http_code: int) -> None:
+        """ListOperations under an endpoint answers ``http_code`` (404, 403, 501, 503, ...) from now on."""
+        status_for_http(http_code)
+        with self.lock:
+            self.operations_listing_refusal = http_code
+
+    def refuse_cancel(self, mode: str) -> None:
+        """Cancelling an operation answers 501 UNIMPLEMENTED (``"unimplemented"``) or 400
+        FAILED_PRECONDITION "operation is not cancellable" (``"not-cancellable"``); ``""`` allows it again."""
+        if mode not in CANCEL_REFUSALS:
+            raise ValueError(
+                f"refuse_cancel mode {mode!r}: use one of {', '.join(map(repr, CANCEL_REFUSALS))}"
+            )
+        with self.lock:
+            self.cancel_refusal = mode
+
+    def misread_filters(self) -> None:
+        """The harsh case: a list ``filter`` in any form not documented for endpoints.list (a dashed or
+        quoted label key, ``!=`` on a label, ``AND``) matches nothing, without an error."""
+        with self.lock:
+            self.misread_filter = True
+
     def delete_externally(self, name: str) -> None:
         """Someone else deletes endpoint or model ``name`` (models undeployed with it), immediately."""
         with self.lock:
@@ -234,6 +257,8 @@ class VertexEmulator(Backend):
             status = 200
         except ApiError as error:
             status, payload = error.http_status, error.body()
+        except (KeyError, TypeError, ValueError, AttributeError) as error:  # a body of unexpected shape
+            status, payload = 400, ApiError("INVALID_ARGUMENT", f"Invalid request: {error!r}").body()
         self._after(method, path, kind, status, body)
         return status, payload
 

@@ -120,6 +120,14 @@ class Backend:
         self.misread_filter = False
         #: How long ``:predict`` waits for a model server (Vertex: 60 s).
         self.predict_timeout = 60.0
+        #: Deleting a model within this many simulated seconds after its undeploy is FAILED_PRECONDITION.
+        self.model_delete_blocked_seconds = 0.0
+        #: When set, ListOperations under an endpoint answers this HTTP code (``refuse_operations_listing``).
+        self.operations_listing_refusal = 0
+        #: ``""`` (cancel works), ``"unimplemented"`` or ``"not-cancellable"`` (``refuse_cancel``).
+        self.cancel_refusal = ""
+        #: Model name -> real time its last undeploy took effect.
+        self.undeployed_at: dict[str, float] = {}
         self.random = random.Random(seed)
         self.lock = threading.RLock()
         self.state = Resources()
