@@ -20,8 +20,8 @@ RUN_LABEL_KEY = "vertex-loadtest-run"
 MAX_LABEL_LENGTH = 63
 MAX_LABELS = 64
 _INVALID = re.compile(r"[^a-z0-9_-]+")
-#: Unicode categories of the letters a label may hold: lowercase (Ll) and caseless (Lo), per the
-#: Google Cloud labels documentation ("lowercase letters ... international characters are allowed").
+#: Unicode categories of the letters a label may hold: lowercase (Ll) and caseless (Lo); with numbers
+#: (N*), ``_`` and ``-`` they make Google Cloud's label pattern ``[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}``.
 _LETTERS = frozenset({"Ll", "Lo"})
 
 
@@ -50,7 +50,7 @@ def _is_letter(char: str) -> bool:
 
 
 def _is_label_char(char: str) -> bool:
-    return _is_letter(char) or unicodedata.category(char) == "Nd" or char in "_-"
+    return _is_letter(char) or unicodedata.category(char).startswith("N") or char in "_-"
 
 
 def is_valid_label_key(key: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import requests
@@ -28,6 +28,8 @@ TRANSIENT: tuple[type[Exception], ...] = (
     requests.exceptions.ConnectionError,
     requests.exceptions.Timeout,
 )
+#: Retry budget of a call the cleanup can do without (listing operations).
+OPTIONAL_CALL_SECONDS = 60.0
 #: google.rpc codes.
 CANCELLED = 1
 FAILED_PRECONDITION = 9
@@ -95,22 +97,47 @@ class VertexApi:
             raise DeadlineReached(f"the cleanup deadline passed while {what}")
         time.sleep(seconds)
 
-    def wait(self, get_operation: Callable[..., Any], operation_name: str) -> None:
-        """Polls an operation until done.
+    def wait(self, get_operation: Callable[..., Any], operation_name: str) -> float:
+        """Polls an operation until done; returns the seconds waited.
 
         Raises:
             OperationFailed: it ended with ``error`` set.
             DeadlineReached: it still runs at the deadline.
         """
+        started = time.monotonic()
         delay = self.poll_initial_seconds
         while True:
             operation = self.call(get_operation, request={"name": operation_name})
             if operation.done:
                 if operation.HasField("error") and operation.error.code:
                     raise OperationFailed(operation_name, operation.error.code, operation.error.message)
-                return
+                return time.monotonic() - started
             self.sleep(delay, f"operation {operation_name} was still running")
             delay = min(delay * 1.5, self.poll_max_seconds)
+
+    def list_all(self, list_method: Callable[..., Iterable[T]], **request: str) -> list[T]:
+        """Every item of a paged listing, each page's call retried and bounded like :meth:`call`."""
+
+        def every_page(**kwargs: Any) -> list[T]:
+            return list(list_method(**kwargs))
+
+        return self.call(every_page, request=request)
+
+    def endpoint_operations(self, endpoint_name: str) -> list[Any]:
+        """Every operation of an endpoint, all pages read (``ListOperations`` is paged).
+
+        An optional call: it gets at most a minute of retries, and any error is the caller's to
+        interpret (it never means the endpoint is gone).
+        """
+        operations: list[Any] = []
+        token = ""
+        while True:
+            request = {"name": endpoint_name, "page_token": token}
+            page = self.call(self.endpoints.list_operations, budget=OPTIONAL_CALL_SECONDS, request=request)
+            operations += page.operations
+            token = page.next_page_token
+            if not token:
+                return operations
 
 
 def status_of(error: BaseException) -> str:

@@ -36,6 +36,7 @@ from vertex_loadtest.endpoint_cleanup.cleaner import EndpointCleaner
 from vertex_loadtest.endpoint_cleanup.config import CleanupConfig, resolve_config
 from vertex_loadtest.endpoint_cleanup.discovery import discover
 from vertex_loadtest.endpoint_cleanup.models import clean_models
+from vertex_loadtest.endpoint_cleanup.plan import endpoint_key
 from vertex_loadtest.endpoint_cleanup.report import (
     EXIT_BAD_INPUT,
     EXIT_REMAINING,
@@ -84,7 +85,7 @@ def cleanup(config: CleanupConfig, clients: VertexClients | None = None) -> Clea
     )
     api = VertexApi(clients, config.deadline_seconds, config.poll_initial_seconds, config.poll_max_seconds)
     try:
-        targets = discover(api, config)
+        targets = discover(api, config, report.notes)
     except (DeadlineReached, exceptions.GoogleAPICallError) as error:
         report.notes.append(f"discovery failed: {error}")
         report.endpoints.append(
@@ -103,8 +104,13 @@ def cleanup(config: CleanupConfig, clients: VertexClients | None = None) -> Clea
     for result in report.endpoints:
         log.info("cleanup: %s -> %s %s", result.name, result.action, result.reason)
     if config.delete_models:
+        removed = {
+            endpoint_key(e.name)
+            for e in report.endpoints
+            if e.action in (Action.DELETED, Action.ALREADY_GONE)
+        }
         try:
-            report.models = clean_models(api, config, now)
+            report.models = clean_models(api, config, now, removed, report.notes)
         except (DeadlineReached, exceptions.GoogleAPICallError) as error:
             report.models.append(
                 ModelResult(name=f"{config.parent}/models/?", action=Action.FAILED, errors=[str(error)])

@@ -65,7 +65,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--older-than", default="6h", help="with --sweep: only endpoints created longer ago (default: 6h)"
     )
-    parser.add_argument("--deadline", default="30m", help="give up (exit 1) after this long (default: 30m)")
+    parser.add_argument(
+        "--deadline",
+        default="45m",
+        help="give up (exit 1) after this long (default: 45m, enough to wait out a GPU deploy in flight)",
+    )
     parser.add_argument(
         "--in-flight",
         choices=("cancel", "wait"),

@@ -17,7 +17,9 @@ from vertex_loadtest.labels import RUN_LABEL_KEY, label_problem, sanitize_label_
 
 PROJECT_ENVS = ("VERTEX_LOADTEST_PROJECT", "CLOUD_ML_PROJECT_ID", "GOOGLE_CLOUD_PROJECT")
 LOCATION_ENVS = ("VERTEX_LOADTEST_LOCATION", "CLOUD_ML_REGION")
-DEFAULT_DEADLINE_SECONDS = 1800.0
+#: 45 minutes: a GPU deploy in flight when the run stopped can take 15-30 minutes to finish when
+#: it cannot be cancelled, then undeploying takes minutes and deleting about one.
+DEFAULT_DEADLINE_SECONDS = 2700.0
 DEFAULT_OLDER_THAN_SECONDS = 6 * 3600.0
 
 

@@ -68,15 +68,49 @@ def redistribute(weights: Mapping[str, int]) -> dict[str, int]:
     return result
 
 
+def split_without(
+    deployed_ids: Sequence[str], traffic_split: Mapping[str, int], leaving: str
+) -> dict[str, int]:
+    """The traffic split that takes every request off ``leaving`` (empty when no other model remains).
+
+    The other models keep their proportions (equal shares when none of them carried traffic).
+    """
+    others = [i for i in deployed_ids if i != leaving]
+    return redistribute({i: max(0, int(traffic_split.get(i, 0))) for i in others})
+
+
 def is_owned(labels: Mapping[str, str], ownership: Mapping[str, str]) -> bool:
     """True when ``labels`` carry every ownership label (an empty ownership owns nothing)."""
     return bool(ownership) and all(labels.get(k) == v for k, v in ownership.items())
 
 
 def label_filter(labels: Mapping[str, str], exists: Iterable[str] = ()) -> str:
-    """Vertex list filter: ``labels.k="v" AND labels.k2:*``."""
-    terms = [f'labels.{k}="{v}"' for k, v in sorted(labels.items())] + [f"labels.{k}:*" for k in exists]
-    return " AND ".join(terms)
+    """A server-side list filter in one documented form: ``labels.key="value"`` or ``labels.key:*``.
+
+    One term only (``AND`` is not among the documented forms of endpoints.list and models.list): the
+    first key of ``exists``, else the first of ``labels`` (sorted). The caller checks every label on
+    the client side anyway, and confirms an empty answer with an unfiltered listing.
+
+    Args:
+        labels: Labels the resources carry with these values.
+        exists: Label keys the resources carry with any value.
+
+    Returns:
+        The filter, or "" when there is nothing to filter on.
+    """
+    keys = list(exists)
+    if keys:
+        return f"labels.{keys[0]}:*"
+    if labels:
+        key = sorted(labels)[0]
+        return f'labels.{key}="{labels[key]}"'
+    return ""
+
+
+def endpoint_key(name: str) -> tuple[str, str]:
+    """``(location, endpoint id)``: one endpoint whether its name carries the project id or number."""
+    parts = name.split("/")
+    return parts[3], parts[5]
 
 
 def sweep_verdict(

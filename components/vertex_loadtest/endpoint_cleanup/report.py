@@ -77,6 +77,8 @@ class EndpointResult:
     deployed_models: list[DeployedModelInfo] = field(default_factory=list)
     models_undeployed: list[str] = field(default_factory=list)
     cancelled_operations: list[str] = field(default_factory=list)
+    #: What the cleanup waited for and how long: in-flight operations, a busy endpoint.
+    waited: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     plan: list[str] = field(default_factory=list)
 
@@ -269,6 +271,11 @@ def render_markdown(report: CleanupReport) -> str:
             for m in report.models
         ]
         lines.append("")
+    waits = [f"- `{e.name.rsplit('/', 1)[-1]}`: {w}" for e in report.endpoints for w in e.waited]
+    if waits:
+        lines += ["## Waited for", "", *waits, ""]
+    if report.notes:
+        lines += ["## Notes", "", *[f"- {note}" for note in report.notes], ""]
     lines += _leftover_lines(report)
     text = "\n".join(lines)
     if len(text) < MARKDOWN_LIMIT:
