@@ -6,21 +6,18 @@ import json
 import re
 from typing import Any
 
+from vertex_loadtest.labels import label_problem
 from vertex_loadtest.rehearsal.vertex_emulator.status import ApiError
 
-#: Limits quoted from the discovery document's field descriptions (a test pins them there).
-MAX_LABELS = 64
-MAX_LABEL_CHARS = 63
+#: Limits quoted from the discovery document's field descriptions (a test pins them there); the label
+#: rules are ``vertex_loadtest.labels`` (one rule for the service and the cleanup).
 MAX_DISPLAY_NAME_CHARS = 128
-#: ``endpointId``: "up to 10 digits" is not what the service takes; the documented forms are a number of
-#: at most 9 digits without a leading zero, or a letter-first id of up to 63 of ``[a-z0-9-]``.
+#: ``endpointId``: at most 9 digits without a leading zero, or a lowercase letter, then up to 62 of
+#: ``[a-z0-9-]``, ending with a letter or digit.
 MAX_NUMERIC_ENDPOINT_ID_DIGITS = 9
 MAX_ENDPOINT_ID_CHARS = 63
 _NUMERIC_ENDPOINT_ID = re.compile(rf"[1-9][0-9]{{0,{MAX_NUMERIC_ENDPOINT_ID_DIGITS - 1}}}")
-_NAMED_ENDPOINT_ID = re.compile(rf"[a-z][a-z0-9-]{{0,{MAX_ENDPOINT_ID_CHARS - 1}}}")
-#: Lowercase letters (international ones included: ``\w`` minus digits, ``_`` and uppercase), digits,
-#: ``_`` and ``-``; a key starts with a lowercase letter.
-_LABEL_CHAR = r"(?:[^\W_A-Z]|[0-9_-])"
+_NAMED_ENDPOINT_ID = re.compile(rf"[a-z](?:[a-z0-9-]{{0,{MAX_ENDPOINT_ID_CHARS - 2}}}[a-z0-9])?")
 
 
 def json_body(body: bytes) -> dict[str, Any]:
@@ -36,33 +33,13 @@ def json_body(body: bytes) -> dict[str, Any]:
     return data
 
 
-def _is_label_text(text: str, *, key: bool) -> bool:
-    if not isinstance(text, str) or len(text) > MAX_LABEL_CHARS or (key and not text):
-        return False
-    if not all(re.fullmatch(_LABEL_CHAR, char) or char.islower() for char in text):
-        return False
-    return not key or (text[0].isalpha() and not text[0].isupper())
-
-
 def validate_labels(labels: Any) -> dict[str, str]:
     """The labels, or INVALID_ARGUMENT naming the first one the service would refuse."""
-    if not isinstance(labels, dict):
-        raise ApiError("INVALID_ARGUMENT", "labels must be a map of strings.")
-    if len(labels) > MAX_LABELS:
-        raise ApiError("INVALID_ARGUMENT", f"At most {MAX_LABELS} labels are allowed, not {len(labels)}.")
-    for key, value in labels.items():
-        if not _is_label_text(key, key=True):
-            raise ApiError(
-                "INVALID_ARGUMENT",
-                f"Label key {key!r} is invalid: at most {MAX_LABEL_CHARS} lowercase letters, digits, "
-                "'_' or '-', starting with a letter.",
-            )
-        if not isinstance(value, str) or not _is_label_text(value, key=False):
-            raise ApiError(
-                "INVALID_ARGUMENT",
-                f"Label value {value!r} of key {key!r} is invalid: at most {MAX_LABEL_CHARS} lowercase "
-                "letters, digits, '_' or '-'.",
-            )
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise ApiError("INVALID_ARGUMENT", "labels must be a map of strings to strings.")
+    problem = label_problem(labels)
+    if problem:
+        raise ApiError("INVALID_ARGUMENT", f"Invalid labels: {problem}.")
     return dict(labels)
 
 
@@ -85,8 +62,8 @@ def validate_endpoint_id(endpoint_id: str) -> str:
     raise ApiError(
         "INVALID_ARGUMENT",
         f"endpoint_id {endpoint_id!r} is invalid: use at most {MAX_NUMERIC_ENDPOINT_ID_DIGITS} digits "
-        f"without a leading zero, or a lowercase letter followed by at most {MAX_ENDPOINT_ID_CHARS - 1} "
-        "lowercase letters, digits or '-'.",
+        f"without a leading zero, or at most {MAX_ENDPOINT_ID_CHARS} lowercase letters, digits or '-', "
+        "starting with a letter and ending with a letter or digit.",
     )
 
 
