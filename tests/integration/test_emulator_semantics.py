@@ -77,9 +77,13 @@ def test_time_scale_stretches_simulated_minutes_into_real_seconds(
         operation = clients.endpoints.deploy_model(
             endpoint=endpoint, deployed_model={"model": model, "dedicated_resources": MACHINE}
         )
-        assert not clients.endpoints.get_operation(request={"name": operation.operation.name}).done
-        operation.result(timeout=30)
+        name = operation.operation.name
+        assert not clients.endpoints.get_operation(request={"name": name}).done
+        for _ in range(30):  # :wait answers as soon as the operation ends (at most 1 s each)
+            if clients.endpoints.wait_operation(request={"name": name, "timeout": {"seconds": 1}}).done:
+                break
         assert time.monotonic() - started >= 0.6
+        assert clients.endpoints.get_endpoint(name=endpoint).deployed_models
 
 
 def test_names_carry_the_project_number_and_both_forms_address_them() -> None:
