@@ -40,6 +40,7 @@ from vertex_loadtest.endpoint_cleanup.api import (
     VertexApi,
     describe_error,
     enum_name,
+    is_failed_precondition,
     status_of,
     timestamp,
     utc_now,
@@ -281,9 +282,9 @@ class EndpointCleaner:
         try:
             operation = api.call(api.endpoints.undeploy_model, request=request)
             api.wait(api.endpoints.get_operation, operation.operation.name)
-        except (exceptions.FailedPrecondition, OperationFailed) as error:
-            refused = isinstance(error, exceptions.FailedPrecondition) or error.code == FAILED_PRECONDITION
-            if not refused or not self._move_traffic_off(result, deployed_id, str(error)):
+        except (exceptions.GoogleAPICallError, OperationFailed) as error:
+            why = describe_error(error)
+            if not is_failed_precondition(error) or not self._move_traffic_off(result, deployed_id, why):
                 raise
             operation = api.call(api.endpoints.undeploy_model, request=request)
             api.wait(api.endpoints.get_operation, operation.operation.name)
@@ -346,9 +347,7 @@ class EndpointCleaner:
             if api.remaining_seconds() <= 0:
                 raise
             # Any answer, NotFound included, only means "cannot list": the busy loop waits instead.
-            progress.listing_refused = (
-                status_of(error) if isinstance(error, exceptions.GoogleAPICallError) else "retries exhausted"
-            )
+            progress.listing_refused = status_of(error)
             result.errors.append(
                 f"cannot list operations ({progress.listing_refused}): waiting out in-flight deploys by "
                 "retrying the undeploy and delete"
