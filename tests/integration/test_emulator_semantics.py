@@ -332,3 +332,18 @@ def test_labels_as_documented(clients: VertexClients, labels: dict[str, str], ac
         with pytest.raises(exceptions.BadRequest) as bad:
             create(clients, **labels)
         assert status_of(bad.value)["status"] == "INVALID_ARGUMENT"
+
+
+def test_the_knobs_over_the_admin_api(vertex_emulator: VertexEmulator, clients: VertexClients) -> None:
+    knobs = {"refuseOperationsListing": 403, "refuseCancel": "unimplemented", "misreadFilters": True}
+    status, _, _ = raw(
+        vertex_emulator, "POST", "/_emulator/faults", {**knobs, "listPageSize": 3, "timeScale": 0.5}
+    )
+    assert status == 200
+    assert (vertex_emulator.list_page_size, vertex_emulator.time_scale) == (3, 0.5)
+    endpoint = create(clients, team="ml")
+    with pytest.raises(exceptions.Forbidden):
+        clients.endpoints.list_operations(request={"name": endpoint})
+    assert not list(clients.endpoints.list_endpoints(request={"parent": PARENT, "filter": "labels.team!=x"}))
+    status, body, _ = raw(vertex_emulator, "POST", "/_emulator/faults", {"refuseCancel": "sometimes"})
+    assert status == 400 and "refuse_cancel" in body["error"]["message"]
