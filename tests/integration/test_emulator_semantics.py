@@ -347,3 +347,11 @@ def test_the_knobs_over_the_admin_api(vertex_emulator: VertexEmulator, clients: 
     assert not list(clients.endpoints.list_endpoints(request={"parent": PARENT, "filter": "labels.team!=x"}))
     status, body, _ = raw(vertex_emulator, "POST", "/_emulator/faults", {"refuseCancel": "sometimes"})
     assert status == 400 and "refuse_cancel" in body["error"]["message"]
+
+
+def test_every_error_is_a_google_rpc_status(vertex_emulator: VertexEmulator) -> None:
+    for method, path in (("PUT", f"/v1/{PARENT}/endpoints"), ("OPTIONS", "/v1/x"), ("GET", "/v2/nothing")):
+        status, body, _ = raw(vertex_emulator, method, path)
+        assert (
+            status >= 400 and set(body) == {"error"} and set(body["error"]) == {"code", "message", "status"}
+        )

@@ -324,7 +324,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_GET = do_POST = do_DELETE = do_PATCH = _serve
+    do_GET = do_POST = do_DELETE = do_PATCH = do_PUT = _serve
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors of the HTTP layer (a malformed request line, an unknown verb) as a google.rpc.Status too."""
+        data = json.dumps(ApiError(status_for_http(code), message or explain or "", http_status=code).body())
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(data.encode("utf-8"))
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read emulator.requests
         pass
