@@ -5,10 +5,12 @@ The unmodified ``google.cloud.aiplatform_v1`` clients talk to it over REST on 12
     with VertexEmulator() as emulator:
         clients = VertexClients(emulator.api_endpoint)   # vertex_loadtest.vertex_clients
 
-What it serves, how it behaves, its fault injection and the ``:predict`` contract with a local model
-server: docs/rehearsal.md. Modules: ``state`` (resources, clock, operations), ``endpoints``,
-``models``, ``operations``, ``predict`` (semantics), ``routes`` (the route table, named after the
-discovery document's methods), ``server`` (HTTP), ``filters`` and ``validation``, ``admin``.
+What it serves, how it behaves, its fault injection, the knobs for the real service's harsher
+behaviour and the ``:predict`` contract with a local model server: docs/rehearsal.md. Modules:
+``state`` (resources, clock, operation engine), ``endpoints``, ``models``, ``operations``, ``predict``
+(semantics), ``routes`` (the route table, each route named after its discovery method), ``call``,
+``server`` (HTTP and the Python API), ``admin`` (HTTP admin API, CLI), ``filters`` (list filters and
+paging), ``validation``, ``status`` (google.rpc.Status errors).
 """
 
 from vertex_loadtest.rehearsal.vertex_calls import MODEL_URL_ENV, deploy_local_model
