@@ -165,7 +165,10 @@ class World:
             if kind in MUTATIONS and _resource_key(path) in keys
         )
 
-    def figures(self, scenario: str, foreign: list[str]) -> tuple[int, int]:
-        leaked, touched = self.leaked(), self.touched(foreign)
+    def figures(
+        self, scenario: str, foreign: list[str], owned: dict[str, str] = RUN_LABEL
+    ) -> tuple[int, int]:
+        """Owned endpoints left (carrying ``owned``) and mutations of ``foreign``, printed and returned."""
+        leaked, touched = self.leaked(owned), self.touched(foreign)
         print(f"FAULT-MATRIX {scenario}: endpoints leaked={leaked} foreign touched={touched}")
         return leaked, touched
