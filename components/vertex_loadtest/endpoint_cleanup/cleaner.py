@@ -75,6 +75,7 @@ def describe_deployed_model(deployed: aiplatform_v1.DeployedModel, traffic: int)
             traffic=traffic,
         )
     automatic = deployed.automatic_resources
+    low = automatic.min_replica_count if automatic else 0
     return DeployedModelInfo(
         id=deployed.id,
         model=deployed.model,
@@ -82,7 +83,7 @@ def describe_deployed_model(deployed: aiplatform_v1.DeployedModel, traffic: int)
         machine_type="automatic" if automatic else "shared",
         accelerator_type="",
         accelerator_count=0,
-        replicas=f"{automatic.min_replica_count}-{automatic.max_replica_count}" if automatic else "",
+        replicas=f"{low}-{max(automatic.max_replica_count, low)}" if automatic else "",
         traffic=traffic,
     )
 
