@@ -51,6 +51,8 @@ WHEEL_INSTALL = ("pip", "install", "--no-index", "--find-links")
 DIST_BUILD = ("python", "-m", "build", "--no-isolation", "--outdir")
 #: Where the release writes the sdist and the wheel, and where the Dockerfiles copy the wheel from.
 DIST_DIR = "dist"
+#: The build's output (stdout and stderr), kept beside the build's work directory for the tests.
+BUILD_LOG = "build.log"
 
 #: Site-packages budget of each image in MB (10**6 bytes), checked by the tests and reported by
 #: ``make bench``. Load test and gate are the issue's targets; the cleanup image carries
@@ -158,7 +160,8 @@ def write_locks() -> None:
         subprocess.run([uv, *command[1:]], cwd=REPO_ROOT, input=stdin, text=True, check=True)
 
 
-def _run(command: list[str | os.PathLike[str]], **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run(command: list[str | os.PathLike[str]], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Runs ``command`` capturing its output; raises RuntimeError with the output's tail if it fails."""
     result = subprocess.run(
         [str(part) for part in command], capture_output=True, text=True, check=False, **kwargs
     )  # type: ignore[call-overload]
@@ -193,20 +196,25 @@ def build_dist(work: Path, outdir: Path | None = None, python: str = sys.executa
         else:
             context.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, context / name)
-    builder = work / "build-venv"
-    _run([python, "-m", "venv", builder])
-    _run([venv_bin(builder) / "pip", *LOCK_INSTALL[1:], BUILD_LOCK])
+    pip = fresh_env(work / "build-venv", python)
+    run([pip, *LOCK_INSTALL[1:], BUILD_LOCK])
     dist = outdir or work / DIST_DIR
-    _run([venv_bin(builder) / DIST_BUILD[0], *DIST_BUILD[1:], dist, context])
+    built = run([pip.parent / DIST_BUILD[0], *DIST_BUILD[1:], dist, context])
+    (work / BUILD_LOG).write_text(built.stdout + built.stderr, encoding="utf-8")
     return dist
+
+
+def fresh_env(env: Path, python: str = sys.executable) -> Path:
+    """Creates a virtual environment at ``env``; returns its pip."""
+    run([python, "-m", "venv", env])
+    return venv_bin(env) / "pip"
 
 
 def install_image_env(item: Recipe, wheel_dir: Path, env: Path, python: str = sys.executable) -> Path:
     """Installs ``item``'s image into a fresh virtual environment at ``env``, as its Dockerfile does."""
-    _run([python, "-m", "venv", env])
-    pip = venv_bin(env) / "pip"
-    _run([pip, *LOCK_INSTALL[1:], item.lock])
-    _run([pip, *WHEEL_INSTALL[1:], wheel_dir, item.requirement])
+    pip = fresh_env(env, python)
+    run([pip, *LOCK_INSTALL[1:], item.lock])
+    run([pip, *WHEEL_INSTALL[1:], wheel_dir, item.requirement])
     return env
 
 
