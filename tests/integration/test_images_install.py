@@ -2,9 +2,10 @@
 
 The wheel is the one the release builds once and publishes (the session's ``dist_dir``: hash-pinned
 build tools, no isolation); then, per image, its lock file is installed with ``--require-hashes`` and
-the wheel with the image's extra and no index, as the Dockerfile does. From that environment the CLI runs, every spec that names
-the image has its component source loaded and its runtime imports executed (what KFP runs in the
-container), the forbidden distributions are absent and site-packages fits the image's budget.
+the wheel with the image's extra and no index, as the Dockerfile does. From that environment the CLI
+runs, every spec that names the image has its component source loaded and its runtime imports executed
+(what KFP runs in the container), the forbidden distributions are absent and site-packages fits the
+image's budget.
 """
 
 import json

@@ -14,13 +14,13 @@ import sys
 import tarfile
 import textwrap
 import time
+import tomllib
 import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 from scripts import images, release
 
 from vertex_loadtest._version import __version__
@@ -82,12 +82,8 @@ def test_metadata_is_what_a_published_package_needs(dist_dir):
     assert metadata["Author"] and metadata["Keywords"]
     assert metadata["Description-Content-Type"] == "text/markdown"
     urls = dict(line.split(", ", 1) for line in metadata.get_all("Project-URL"))
-    cloudbuild = yaml.safe_load((images.REPO_ROOT / "cloudbuild.yaml").read_text(encoding="utf-8"))
-    subs = cloudbuild["substitutions"]
-    project = "vertex-loadtest"  # the project of the default registry (vertex_loadtest._images)
-    assert urls["Package index"] == (
-        f"https://{subs['_PYTHON_LOCATION']}-python.pkg.dev/{project}/{subs['_PYTHON_REPO']}/"
-    )
+    pyproject = tomllib.loads((images.REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert urls == pyproject["project"]["urls"]  # the index URL agrees with cloudbuild.yaml (unit test)
 
 
 def test_wheel_and_sdist_carry_every_spec_and_the_license(dist_dir):
