@@ -20,6 +20,7 @@ def test_install_lines_pin_this_version_from_the_published_index():
     for page in PAGES:
         text = page.read_text(encoding="utf-8")
         pins = re.findall(r"vertex-loadtest(?:\[[a-z,]+\])?==([0-9][^\s\"'`]*)", text)
+        pins += re.findall(r"vertex-loadtest/images/[a-z-]+:([^\s\"'`]+)", text)
         assert pins, f"{page.name} has no pinned install line"
         assert set(pins) == {__version__}, f"{page.name} pins {set(pins)}, not {__version__}"
         indexes = set(re.findall(r"https://[a-z0-9-]+-python\.pkg\.dev/[^\s\"'`]*", text))
