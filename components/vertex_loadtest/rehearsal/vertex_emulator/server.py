@@ -252,7 +252,8 @@ class VertexEmulator(Backend):
                 if path_served:
                     raise ApiError("UNIMPLEMENTED", f"Method {method} is not implemented for {path}.")
                 raise ApiError("NOT_FOUND", f"The emulator does not serve {method} {path}.")
-            call = Call(self.canonical(resource), query, body, route.params)
+            declared = {key: value for key, value in query.items() if key in route.params}
+            call = Call(self.canonical(resource), declared, body, route.params)
             if route.locked:
                 with self.lock:
                     payload = route.handler(self, call)
