@@ -15,24 +15,12 @@ paging), ``validation``, ``status`` (google.rpc.Status errors).
 
 from vertex_loadtest.rehearsal.vertex_calls import MODEL_URL_ENV, deploy_local_model
 from vertex_loadtest.rehearsal.vertex_emulator.admin import serve
-from vertex_loadtest.rehearsal.vertex_emulator.predict import MAX_PREDICT_BYTES
-from vertex_loadtest.rehearsal.vertex_emulator.server import LOOPBACK, VertexEmulator
-from vertex_loadtest.rehearsal.vertex_emulator.state import OPERATION_KINDS
-from vertex_loadtest.rehearsal.vertex_emulator.status import STATUS_CODES, ApiError
+from vertex_loadtest.rehearsal.vertex_emulator.server import VertexEmulator
+from vertex_loadtest.rehearsal.vertex_emulator.status import ApiError
 from vertex_loadtest.rehearsal.vertex_emulator.validation import validate_split
 
-#: The name tests/unit/test_cleanup_logic.py imports.
+#: The names the emulator's module had, which tests import from here (``deploy_local_model`` and
+#: ``MODEL_URL_ENV`` live in ``rehearsal.vertex_calls``, the one place for the upload/create/deploy calls).
 _validate_split = validate_split
 
-__all__ = [
-    "LOOPBACK",
-    "MAX_PREDICT_BYTES",
-    "MODEL_URL_ENV",
-    "OPERATION_KINDS",
-    "STATUS_CODES",
-    "ApiError",
-    "VertexEmulator",
-    "deploy_local_model",
-    "serve",
-    "validate_split",
-]
+__all__ = ["MODEL_URL_ENV", "ApiError", "VertexEmulator", "deploy_local_model", "serve", "validate_split"]
