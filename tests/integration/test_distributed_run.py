@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from tests.conftest import free_port
-from vertex_loadtest.locust_load_test.cluster import start_loopback_cluster
+from vertex_loadtest.rehearsal.loopback_cluster import start_loopback_cluster
 from vertex_loadtest.rehearsal.prediction_server import Behaviour, PredictionServer
 from vertex_loadtest.stats import load_stats
 

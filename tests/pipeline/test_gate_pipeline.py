@@ -10,7 +10,7 @@ from tests import gate_stats
 from tests.gate_stats import entry, latency, stats
 from vertex_loadtest import LatencyGateOp, LocustLoadTestOp
 from vertex_loadtest.errors import BadInput
-from vertex_loadtest.latency_gate.gate import DEFAULT_MIN_REQUESTS
+from vertex_loadtest.latency_gate.verdict import DEFAULT_MIN_REQUESTS
 
 
 @dsl.component(base_image="python:3.11", install_kfp_package=False)

@@ -59,7 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from vertex_loadtest.latency_gate.gate import DEFAULT_MIN_REQUESTS, run_gate
+    from vertex_loadtest.latency_gate import render
+    from vertex_loadtest.latency_gate.gate import run_gate
+    from vertex_loadtest.latency_gate.verdict import DEFAULT_MIN_REQUESTS
 
     verdict = run_gate(
         args.stats,
@@ -70,5 +72,5 @@ def _run(args: argparse.Namespace) -> int:
         min_requests=DEFAULT_MIN_REQUESTS if args.min_requests is None else args.min_requests,
         verdict_path=args.verdict,
     )
-    sys.stdout.write(verdict.to_markdown())
+    sys.stdout.write(render.markdown(verdict))
     return EXIT_PASSED if verdict.passed else EXIT_FAILED

@@ -1,4 +1,4 @@
-"""``LatencyGateOp``: the KFP definition of the latency gate (DESIGN rules 1 and 2).
+"""``LatencyGateOp``: the KFP definition of the latency gate (see docs/architecture.md).
 
 The component function only declares the interface and calls
 ``vertex_loadtest.latency_gate.gate.run_gate`` (the same function as ``vertex-loadtest gate``).
@@ -83,7 +83,7 @@ def check_constant_arguments(kwargs: dict[str, Any]) -> None:
             baseline is given.
     """
     from vertex_loadtest.errors import BadInput
-    from vertex_loadtest.latency_gate.thresholds import parse, parse_all
+    from vertex_loadtest.slo import parse, parse_all
 
     slos = kwargs.get("slos")
     if "slos" in kwargs and not isinstance(slos, PipelineChannel):

@@ -62,8 +62,9 @@ def LocustLoadTestOp(
     import shlex
     import shutil
 
+    from vertex_loadtest.errors import LoadTestAborted
     from vertex_loadtest.locust_load_test.results import metrics as headline_metrics
-    from vertex_loadtest.locust_load_test.runner import LoadTest, LoadTestAborted, run_load_test
+    from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
 
     def source(artifact):
         return (

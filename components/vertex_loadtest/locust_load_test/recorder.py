@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vertex_loadtest import histogram
+from vertex_loadtest.stats import ErrorKind
 
 
 @dataclass
@@ -93,23 +94,23 @@ class Recorder:
             entry.errors.update(data["errors"])
 
 
-def classify(status: int | None, exception: BaseException | str | None) -> str:
-    """Returns the kind of a failed request (one of ``vertex_loadtest.stats.ERROR_KINDS``)."""
+def classify(status: int | None, exception: BaseException | str | None) -> ErrorKind:
+    """Returns the kind of a failed request."""
     if status in (401, 403):
-        return "auth"
+        return ErrorKind.AUTH
     if status == 429:
-        return "throttled"
+        return ErrorKind.THROTTLED
     if status and 500 <= status < 600:
-        return "server"
+        return ErrorKind.SERVER
     if status and 400 <= status < 500:
-        return "client"
+        return ErrorKind.CLIENT
     name, text = type(exception).__name__.lower(), str(exception).lower()
     if "malformed" in name:
-        return "malformed"
+        return ErrorKind.MALFORMED
     if "timeout" in name or "timed out" in text:
-        return "timeout"
+        return ErrorKind.TIMEOUT
     if isinstance(exception, ConnectionError | OSError) or any(
         word in text for word in ("connection", "refused", "reset", "broken pipe", "unreachable")
     ):
-        return "connection"
-    return "other"
+        return ErrorKind.CONNECTION
+    return ErrorKind.OTHER
