@@ -1,5 +1,10 @@
 """``LocustLoadTestOp``: the KFP definition of the load test. It only declares the interface and hands
-off to ``runner.run_load_test`` (imported inside the function: DESIGN rule 1)."""
+off to ``runner.run_load_test``, imported inside the function (definition vs. runtime:
+``docs/architecture.md``).
+
+The component function is ``locust_load_test`` (so the spec is named ``locust-load-test``, like the
+image), exported as ``LocustLoadTestOp`` as google-cloud-pipeline-components does.
+"""
 
 from typing import Optional
 
@@ -11,7 +16,7 @@ from vertex_loadtest.artifact_types import VertexEndpoint
 
 
 @dsl.component(base_image=image_for(LOCUST_LOAD_TEST), install_kfp_package=False)
-def LocustLoadTestOp(
+def locust_load_test(
     report: Output[HTML],
     stats: Output[Artifact],
     metrics: Output[Metrics],
@@ -101,3 +106,6 @@ def LocustLoadTestOp(
         raise LoadTestAborted(
             f"load test stopped early ({outcome.stats['run']['stop_reason']}); reports written"
         )
+
+
+LocustLoadTestOp = locust_load_test
