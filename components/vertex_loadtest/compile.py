@@ -4,6 +4,8 @@ Each spec is written next to the Python that defines it; a test fails when a che
 from a fresh compile.
 """
 
+from __future__ import annotations
+
 import argparse
 import importlib
 from pathlib import Path
@@ -40,7 +42,7 @@ def compile_all(output_root: Path = PACKAGE_DIR) -> list[Path]:
     return written
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("compile", help="write every component.yaml and the pipeline template")
     parser.add_argument(
         "--output-root",

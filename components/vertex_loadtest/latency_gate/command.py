@@ -4,13 +4,15 @@ Exit codes: 0 the gate passed, 1 an SLO was breached or the run is inconclusive 
 no-vacuous-pass rule), 2 bad input (a malformed expression, a missing stats file, ...).
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
 
 EXIT_PASSED, EXIT_FAILED = 0, 1
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "gate",
         help="judge a load test's stats.json against SLO expressions (exit 0 pass, 1 fail, 2 bad input)",

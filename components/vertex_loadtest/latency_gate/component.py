@@ -5,9 +5,10 @@ The component function ``latency_gate`` only declares the interface and calls
 definition vs. runtime: ``docs/architecture.md``). The spec is named ``latency-gate``, like the image;
 the component is exported as ``LatencyGateOp``, as google-cloud-pipeline-components does.
 
-It is re-created as a :class:`PythonComponent` subclass whose ``__call__`` parses constant SLO expressions while the pipeline is being defined, so a typo
-fails at ``LatencyGateOp(...)``, before anything is compiled or submitted. Values only known at run
-time (pipeline parameters, upstream outputs) pass through and are checked by the task itself.
+It is re-created as a :class:`PythonComponent` subclass whose ``__call__`` parses constant SLO
+expressions while the pipeline is being defined, so a typo fails at ``LatencyGateOp(...)``, before
+anything is compiled or submitted. Values only known at run time (pipeline parameters, upstream
+outputs) pass through and are checked by the task itself.
 """
 
 from typing import Any, NamedTuple

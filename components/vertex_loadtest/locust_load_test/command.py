@@ -1,5 +1,7 @@
 """``vertex-loadtest load-test``: the load-test runtime from the command line (a documented interface)."""
 
+from __future__ import annotations
+
 import argparse
 import shlex
 
@@ -8,7 +10,7 @@ from vertex_loadtest.errors import BadInput
 EXIT_ABORTED = 1
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "load-test",
         help="run a Locust load test against a Vertex AI endpoint or any HTTP host",

@@ -36,7 +36,7 @@ def locust_load_test(
     auth: str = "auto",
     abort_on_breach: Optional[list] = None,  # noqa: UP045 - KFP reads the annotation
     abort_grace: str = "30s",
-):
+) -> None:
     """Load-tests a Vertex AI endpoint (or any HTTP host) with Locust.
 
     Args:
@@ -71,7 +71,7 @@ def locust_load_test(
     from vertex_loadtest.locust_load_test.results import metrics as headline_metrics
     from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
 
-    def source(artifact):
+    def source(artifact: Artifact | None) -> str:
         return (
             "" if artifact is None else (artifact.uri if artifact.uri.startswith("gs://") else artifact.path)
         )

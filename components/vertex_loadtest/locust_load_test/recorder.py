@@ -17,7 +17,7 @@ from vertex_loadtest.stats import ErrorKind
 class Latencies:
     """A latency histogram with exact count, sum, min and max (ms)."""
 
-    histogram: Counter = field(default_factory=Counter)
+    histogram: Counter[float] = field(default_factory=Counter)
     count: int = 0
     total_ms: float = 0.0
     min_ms: float | None = None
@@ -56,7 +56,7 @@ class Latencies:
 class Entry:
     success: Latencies = field(default_factory=Latencies)
     failure: Latencies = field(default_factory=Latencies)
-    errors: Counter = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
 
 
 class Recorder:

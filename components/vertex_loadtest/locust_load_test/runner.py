@@ -359,7 +359,7 @@ class _Child:
         )
         self._interrupted = self._interrupted or StopReason.INTERRUPTED
 
-    def _supervise(self, process: subprocess.Popen) -> None:
+    def _supervise(self, process: subprocess.Popen[str]) -> None:
         import psutil
 
         started = time.monotonic()
@@ -384,7 +384,7 @@ class _Child:
         if self._interrupted is None:
             _killpg_quietly(process.pid)  # stray workers, if any
 
-    def _relay_output(self, process: subprocess.Popen) -> None:
+    def _relay_output(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
         for line in process.stdout:
             self.last_lines.append(line.rstrip())

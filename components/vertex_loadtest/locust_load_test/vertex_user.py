@@ -67,7 +67,7 @@ class _TokenSource:
             return False
         # Refresh a quarter of the token's lifetime (at most 5 minutes) before it expires.
         margin = min(datetime.timedelta(minutes=5), (expiry - self._refreshed_at) / 4)
-        return _utcnow() >= expiry - margin
+        return bool(_utcnow() >= expiry - margin)
 
 
 def _utcnow() -> datetime.datetime:
