@@ -1,4 +1,5 @@
-"""``make compile`` / ``vertex-loadtest compile``: write every generated spec (DESIGN rule 5).
+"""``make compile`` / ``vertex-loadtest compile``: write every generated spec (specs are generated,
+never edited: ``docs/architecture.md``).
 
 Each spec is written next to the Python that defines it; a test fails when a checked-in spec differs
 from a fresh compile.
