@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vertex_loadtest.durations import parse_duration
+
 ENV = "VERTEX_LOADTEST_RUN_CONFIG"
 #: Seconds a request may take before it counts as a ``timeout`` failure.
 DEFAULT_REQUEST_TIMEOUT_S = 60.0
@@ -22,7 +24,7 @@ DEFAULT_PROGRESS_INTERVAL_S = 5.0
 #: How long a Locust master waits for its workers (Locust's own default, 0, waits forever).
 DEFAULT_EXPECT_WORKERS_MAX_WAIT_S = 30
 #: How long a run goes before an ``abort_on_breach`` SLO may stop it.
-DEFAULT_ABORT_GRACE_S = 30.0
+DEFAULT_ABORT_GRACE = "30s"
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class RunConfig:
     expect_workers: int = 0
     worker_replicas: tuple[str, ...] = ()
     abort_on_breach: tuple[str, ...] = ()
-    abort_grace_s: float = DEFAULT_ABORT_GRACE_S
+    abort_grace_s: float = parse_duration(DEFAULT_ABORT_GRACE, "abort grace")
     expect_workers_max_wait_s: int = DEFAULT_EXPECT_WORKERS_MAX_WAIT_S
 
     def write(self, path: Path) -> dict[str, str]:

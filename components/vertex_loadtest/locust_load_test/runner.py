@@ -31,6 +31,7 @@ from vertex_loadtest.errors import BadInput
 from vertex_loadtest.locust_load_test import cluster, results, sources, target
 from vertex_loadtest.locust_load_test import payloads as payload_files
 from vertex_loadtest.locust_load_test.run_config import (
+    DEFAULT_ABORT_GRACE,
     DEFAULT_EXPECT_WORKERS_MAX_WAIT_S,
     DEFAULT_PROGRESS_INTERVAL_S,
     DEFAULT_REQUEST_TIMEOUT_S,
@@ -72,7 +73,7 @@ class LoadTest:
     stop_timeout_s: float = 10.0
     progress_interval_s: float = DEFAULT_PROGRESS_INTERVAL_S
     abort_on_breach: Sequence[str] = field(default_factory=tuple)  # SLOs that stop the run early
-    abort_grace: str = "30s"  # no early abort before this much of the run
+    abort_grace: str = DEFAULT_ABORT_GRACE  # no early abort before this much of the run
 
 
 @dataclass
