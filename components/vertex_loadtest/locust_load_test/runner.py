@@ -74,6 +74,7 @@ class LoadTest:
     progress_interval_s: float = DEFAULT_PROGRESS_INTERVAL_S
     abort_on_breach: Sequence[str] = field(default_factory=tuple)  # SLOs that stop the run early
     abort_grace: str = DEFAULT_ABORT_GRACE  # no early abort before this much of the run
+    expect_workers_max_wait_s: int = DEFAULT_EXPECT_WORKERS_MAX_WAIT_S  # a master's wait for its workers
 
 
 @dataclass
@@ -139,6 +140,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             worker_replicas=role.workers,
             abort_on_breach=tuple(test.abort_on_breach),
             abort_grace_s=abort_grace_s,
+            expect_workers_max_wait_s=test.expect_workers_max_wait_s,
         )
         env = {**os.environ, **config.write(workdir / "run-config.json")}
         command = _locust_command(
@@ -157,7 +159,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
         )
         deadline_s = run_time_s + test.stop_timeout_s + DEADLINE_GRACE_S
         if role.kind != "single":
-            deadline_s += DEFAULT_EXPECT_WORKERS_MAX_WAIT_S
+            deadline_s += test.expect_workers_max_wait_s
         child = _Child(command, env, deadline_s=deadline_s)
         stop_reason = child.run()
         if role.kind == "worker":
@@ -169,7 +171,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             return None
         dump_path = workdir / "dump.json"
         if not dump_path.exists():
-            child.raise_for_missing_stats(test.locustfile or "(built-in)", role)
+            child.raise_for_missing_stats(test, role)
         dump = json.loads(dump_path.read_text(encoding="utf-8"))
     lost_workers = sorted(worker for worker, state in dump.get("workers", {}).items() if state == "missing")
     if dump.get("aborted") and stop_reason is StopReason.RUN_TIME:
@@ -285,7 +287,7 @@ def _locust_command(
             str(expected_workers),
         ]
     if expected_workers:
-        command += ["--expect-workers-max-wait", str(DEFAULT_EXPECT_WORKERS_MAX_WAIT_S)]
+        command += ["--expect-workers-max-wait", str(test.expect_workers_max_wait_s)]
     command += [
         "--headless",
         "--only-summary",
@@ -387,23 +389,24 @@ class _Child:
 
     def _relay_output(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
-        for line in process.stdout:
-            self.last_lines.append(line.rstrip())
-            sys.stderr.write(line)
+        with process.stdout:  # closed at EOF, so the pipe does not outlive the run
+            for line in process.stdout:
+                self.last_lines.append(line.rstrip())
+                sys.stderr.write(line)
 
-    def raise_for_missing_stats(self, locustfile: str, role: cluster.Role) -> None:
+    def raise_for_missing_stats(self, test: LoadTest, role: cluster.Role) -> None:
         output = "\n".join(self.last_lines)
         if "Gave up waiting for workers" in output:
             replicas = ", ".join(role.workers) or "this machine's worker processes"
             raise RuntimeError(
                 f"the Locust master gave up waiting for its workers after "
-                f"{DEFAULT_EXPECT_WORKERS_MAX_WAIT_S}s "
+                f"{test.expect_workers_max_wait_s}s "
                 f"(expected from: {replicas}): check that every worker replica started and can reach port "
                 f"{role.master_port or 5557} of the master. Last output:\n{output}"
             )
         if "No User class found" in output:
             raise BadInput(
-                f"locustfile {locustfile} defines no User class: subclass "
+                f"locustfile {test.locustfile or '(built-in)'} defines no User class: subclass "
                 "vertex_loadtest.locust_load_test.vertex_user.VertexEndpointUser (or locust.User)"
             )
         raise RuntimeError(
