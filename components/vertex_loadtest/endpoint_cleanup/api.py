@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import requests
 from google.api_core import exceptions, retry
 
+from vertex_loadtest.errors import DeadlineReached, OperationFailed
 from vertex_loadtest.vertex_clients import VertexClients
 
 T = TypeVar("T")
@@ -35,19 +36,6 @@ OPTIONAL_CALL_SECONDS = 60.0
 #: google.rpc codes.
 CANCELLED = 1
 FAILED_PRECONDITION = 9
-
-
-class DeadlineReached(Exception):
-    """The overall cleanup deadline passed."""
-
-
-class OperationFailed(Exception):
-    """A long-running operation finished with ``error`` set."""
-
-    def __init__(self, name: str, code: int, message: str) -> None:
-        super().__init__(f"operation {name} failed with code {code}: {message}")
-        self.name = name
-        self.code = code
 
 
 class VertexApi:

@@ -35,8 +35,6 @@ from vertex_loadtest.durations import format_seconds
 from vertex_loadtest.endpoint_cleanup.api import (
     CANCELLED,
     FAILED_PRECONDITION,
-    DeadlineReached,
-    OperationFailed,
     VertexApi,
     describe_error,
     enum_name,
@@ -48,6 +46,7 @@ from vertex_loadtest.endpoint_cleanup.api import (
 from vertex_loadtest.endpoint_cleanup.config import CleanupConfig, InFlight
 from vertex_loadtest.endpoint_cleanup.plan import is_owned, split_without, sweep_verdict, undeploy_plan
 from vertex_loadtest.endpoint_cleanup.report import Action, DeployedModelInfo, EndpointResult
+from vertex_loadtest.errors import DeadlineReached, OperationFailed
 
 log = logging.getLogger(__name__)
 

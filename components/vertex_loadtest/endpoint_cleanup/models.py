@@ -17,8 +17,6 @@ from google.api_core import exceptions
 
 from vertex_loadtest.durations import format_seconds
 from vertex_loadtest.endpoint_cleanup.api import (
-    DeadlineReached,
-    OperationFailed,
     VertexApi,
     describe_error,
     is_failed_precondition,
@@ -28,6 +26,7 @@ from vertex_loadtest.endpoint_cleanup.config import CleanupConfig
 from vertex_loadtest.endpoint_cleanup.discovery import list_candidates
 from vertex_loadtest.endpoint_cleanup.plan import endpoint_key
 from vertex_loadtest.endpoint_cleanup.report import Action, ModelResult
+from vertex_loadtest.errors import DeadlineReached, OperationFailed
 
 
 def clean_models(

@@ -31,7 +31,7 @@ def sweep_endpoints(
     deadline_seconds: int = 2700,
     api_endpoint: str = "",
     run_name: str = dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-):
+) -> None:
     """Removes labelled endpoints older than older_than whose run is no longer running.
 
     Args:
@@ -86,7 +86,7 @@ def sweep_orphans(
     delete_models: bool = False,
     dry_run: bool = False,
     api_endpoint: str = "",
-):
+) -> None:
     """Sweeps orphaned endpoints of one project and region.
 
     Args:
