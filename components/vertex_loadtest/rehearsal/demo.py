@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from vertex_loadtest.rehearsal.ports import free_port
+from vertex_loadtest.ports import free_port
 
 PROJECT, LOCATION = "rehearsal-project", "us-central1"
 BUCKET, LOCUSTFILE_OBJECT = "rehearsal-tests", "perf/locustfile.py"
