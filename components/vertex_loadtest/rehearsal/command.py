@@ -1,9 +1,11 @@
 """``vertex-loadtest demo`` and ``vertex-loadtest emulator``: the local rehearsal's command line."""
 
+from __future__ import annotations
+
 import argparse
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = subparsers.add_parser(
         "demo", help="rehearse the reference pipeline on this machine: emulators, local model, kfp.local"
     )
