@@ -9,11 +9,14 @@
 - Open-model pacing when the run has a target rps, and a progress line every few seconds.
 - Early abort (k6's ``abortOnFail``): with ``abort_on_breach`` SLOs, the master stops the run once one
   has been breached at every check for ``ABORT_CHECKS`` seconds after the grace period.
-- At quit, the master writes everything the runtime needs for ``stats.json`` to the dump file.
+- The master writes everything the runtime needs for ``stats.json`` to the dump file with every
+  progress line, and a final one at quit: a Locust killed mid-run still leaves its numbers.
+- The HTML report names the team's locustfile as its script (Locust would name this plugin).
 """
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -82,6 +85,7 @@ def _on_worker_report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> N
 
 @events.init.add_listener
 def _on_init(environment: Environment, **_kwargs: Any) -> None:
+    environment.locustfile = CONFIG.get("script") or environment.locustfile
     target_rps = CONFIG.get("target_rps")
     if target_rps and environment.parsed_options is not None:
         per_user = target_rps / max(1, environment.parsed_options.num_users)
@@ -178,6 +182,7 @@ def _report_progress(environment: Environment, interval_s: float) -> None:
             total.num_failures,
             failure_pct,
         )
+        _write_dump(runner, final=False)
 
 
 def _entry_dict(entry: locust_stats.StatsEntry) -> dict[str, Any]:
@@ -216,9 +221,17 @@ def _snapshot(runner: Any) -> dict[str, Any]:
     }
 
 
+def _write_dump(runner: Any, final: bool) -> None:
+    """Replaces the dump file in one step (the runtime may read it after Locust was killed)."""
+    dump_path = CONFIG.get("dump_path")
+    if dump_path:
+        partial = Path(f"{dump_path}.partial")
+        partial.write_text(json.dumps({**_snapshot(runner), "final": final}), encoding="utf-8")
+        os.replace(partial, dump_path)
+
+
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
-    dump_path = CONFIG.get("dump_path")
     runner = environment.runner
-    if dump_path and runner is not None and not isinstance(runner, WorkerRunner):
-        Path(dump_path).write_text(json.dumps(_snapshot(runner)), encoding="utf-8")
+    if runner is not None and not isinstance(runner, WorkerRunner):
+        _write_dump(runner, final=True)

@@ -12,6 +12,9 @@ from vertex_loadtest.vertex_clients import resolve_api_endpoint
 
 _ENDPOINT_NAME = re.compile(r"^projects/[^/]+/locations/(?P<location>[a-z0-9-]+)/endpoints/[^/:]+$")
 DEFAULT_HOST_PATH = "/predict"
+#: What every Locust process of a run finds in its environment (the variables of the article-style
+#: locustfiles teams bring): the target's scheme://host and its :predict path.
+HOST_ENV, PATH_ENV = "VERTEX_AI_ENDPOINT_HOST", "VERTEX_AI_ENDPOINT_PATH"
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,10 @@ class Target:
 
     def as_dict(self) -> dict[str, str | None]:
         return {"host": self.host, "path": self.predict_path, "endpoint": self.endpoint}
+
+    def environment(self) -> dict[str, str]:
+        """``VERTEX_AI_ENDPOINT_HOST`` and ``VERTEX_AI_ENDPOINT_PATH`` for the Locust processes."""
+        return {HOST_ENV: self.host, PATH_ENV: self.predict_path}
 
 
 def resolve(host: str = "", endpoint: str = "", auth: str = "auto") -> Target:

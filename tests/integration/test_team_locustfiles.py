@@ -1,0 +1,182 @@
+"""Locustfiles as teams bring them, through the CLI as a user runs it: the article-style file runs
+unchanged, a file that raises while being imported is bad input naming the file and the line, and a
+stop keeps the reports whatever signal dispositions the command inherited."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vertex_loadtest.stats import load_stats
+
+pytestmark = pytest.mark.slow
+ARTICLE_LOCUSTFILE = Path(__file__).parent.parent / "data" / "article_locustfile.py"
+
+
+def load_test(*args: str, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vertex_loadtest.cli", "load-test", *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
+    )
+
+
+def test_article_style_locustfile_runs_unchanged(tmp_path, prediction_server):
+    process = load_test(
+        "--host",
+        f"{prediction_server.url}/v1/projects/p/locations/l/endpoints/1:predict",
+        "--locustfile",
+        str(ARTICLE_LOCUSTFILE),
+        "--users",
+        "4",
+        "--run-time",
+        "3s",
+        "--processes",
+        "2",  # forked Locust workers must see the variables too
+        "--output-dir",
+        str(tmp_path),
+        env={"BASELINE_NO_AUTH": "1"},
+    )
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    served = prediction_server.counters.by_outcome.get("ok", 0)
+    stats = load_stats(tmp_path)
+    assert stats["totals"]["successes"] == served > 50
+    # The path the file read from VERTEX_AI_ENDPOINT_PATH is the :predict path of the target.
+    assert list(stats["requests"]) == ["POST /v1/projects/p/locations/l/endpoints/1:predict"]
+
+
+BROKEN = {
+    "key_error": (
+        "from os import environ as env\nfrom locust import HttpUser\n\nTOKEN = env['TEAM_TOKEN']\n",
+        4,
+        "KeyError: 'TEAM_TOKEN'",
+    ),
+    "name_error": (
+        "from locust import HttpUser\n\n\nclass U(HttpUser):\n    wait = beteen(1, 2)\n",
+        5,
+        "NameError",
+    ),
+    "missing_package": (
+        "from locust import HttpUser\nfrom google.cloud import spanner\n",
+        2,
+        "the package google-cloud-spanner",
+    ),
+    "bad_import_name": ("from locust import HttpUserr\n", 1, "ImportError: cannot import name 'HttpUserr'"),
+    "module_code": (
+        "import json\nfrom locust import HttpUser\n\nPROMPTS = json.loads('[1, 2,')\n",
+        4,
+        "JSONDecodeError",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_a_locustfile_that_raises_at_import_is_bad_input(tmp_path, prediction_server, case):
+    source, line, raised = BROKEN[case]
+    locustfile = tmp_path / "team_perf.py"
+    locustfile.write_text(source)
+    process = load_test(
+        "--host",
+        prediction_server.url,
+        "--locustfile",
+        str(locustfile),
+        "--run-time",
+        "2s",
+        "--processes",
+        "1",
+        "--output-dir",
+        str(tmp_path / "out"),
+    )
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2, output
+    error = output.strip().splitlines()[-1]
+    assert error.startswith("vertex-loadtest load-test: error: locustfile ")
+    assert f"{locustfile} line {line}" in error and raised in error
+    if case == "missing_package":
+        assert "FROM ours" in error and "images.md" in error
+
+
+def test_stop_keeps_the_reports_when_sigint_was_ignored_at_start(tmp_path, prediction_server):
+    """``vertex-loadtest load-test ... &`` in a script, then ``kill $!``: the job starts ignoring SIGINT."""
+    process = load_test(
+        "--host",
+        prediction_server.url,
+        "--run-time",
+        "60s",
+        "--users",
+        "2",
+        "--processes",
+        "2",
+        "--output-dir",
+        str(tmp_path),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # wait until load is flowing
+        if "progress:" in line and "requests=0 " not in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    output = process.stdout.read()
+    assert process.wait(timeout=15) == 1
+    assert "Traceback" not in output and "killing it" not in output
+    stats = load_stats(tmp_path)
+    assert stats["run"]["complete"] is False and stats["run"]["stop_reason"] == "interrupted"
+    assert "<html" in (tmp_path / "report.html").read_text().lower()
+
+
+DEAF_LOCUSTFILE = """
+import signal
+
+from locust import task
+
+from vertex_loadtest.locust_load_test.vertex_user import VertexEndpointUser
+
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # Locust will not stop on our SIGINT
+
+
+class DeafUser(VertexEndpointUser):
+    @task
+    def send(self):
+        self.predict_next()
+"""
+
+
+def test_a_locust_killed_anyway_leaves_incomplete_stats_and_one_error_line(tmp_path, prediction_server):
+    locustfile = tmp_path / "deaf.py"
+    locustfile.write_text(DEAF_LOCUSTFILE)
+    process = load_test(
+        "--host",
+        prediction_server.url,
+        "--locustfile",
+        str(locustfile),
+        "--run-time",
+        "60s",
+        "--users",
+        "2",
+        "--processes",
+        "1",
+        "--output-dir",
+        str(tmp_path / "out"),
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # the first progress line comes with the first snapshot of the stats
+        if "progress:" in line and "requests=0 " not in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    output = process.stdout.read()
+    assert process.wait(timeout=30) == 1
+    assert "Traceback" not in output
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("vertex-loadtest load-test: error: Locust was killed after ignoring the interrupt")
+    assert "marked incomplete" in last
+    stats = load_stats(tmp_path / "out")
+    assert stats["run"]["complete"] is False and stats["run"]["stop_reason"] == "interrupted"
+    assert stats["totals"]["requests"] > 0
+    assert "killed" in (tmp_path / "out" / "report.html").read_text()
