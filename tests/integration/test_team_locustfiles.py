@@ -3,6 +3,7 @@ unchanged, a file that raises while being imported is bad input naming the file 
 stop keeps the reports whatever signal dispositions the command inherited."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -180,3 +181,28 @@ def test_a_locust_killed_anyway_leaves_incomplete_stats_and_one_error_line(tmp_p
     assert stats["run"]["complete"] is False and stats["run"]["stop_reason"] == "interrupted"
     assert stats["totals"]["requests"] > 0
     assert "killed" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_report_names_the_team_locustfile_and_summary_rounds(tmp_path, prediction_server):
+    process = load_test(
+        "--host",
+        prediction_server.url,
+        "--locustfile",
+        str(ARTICLE_LOCUSTFILE),
+        "--users",
+        "2",
+        "--run-time",
+        "2s",
+        "--processes",
+        "1",
+        "--output-dir",
+        str(tmp_path),
+        env={"BASELINE_NO_AUTH": "1"},
+    )
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    report = (tmp_path / "report.html").read_text()
+    assert f'"locustfile": "{ARTICLE_LOCUSTFILE}"' in report and "plugin.py" not in report
+    summary = next(line for line in output.splitlines() if line.startswith("latency of successful"))
+    shown = [float(value) for value in re.findall(r"([\d.]+) ms", summary)]
+    assert len(shown) == 5 and all(value == float(f"{value:.3g}") for value in shown), summary

@@ -7,6 +7,7 @@ from kfp import dsl, local
 
 from vertex_loadtest import LocustLoadTestOp
 from vertex_loadtest.artifact_types import VertexEndpoint
+from vertex_loadtest.histogram import readable
 from vertex_loadtest.stats import load_stats
 
 pytestmark = pytest.mark.slow
@@ -28,7 +29,7 @@ def test_component_writes_report_stats_and_metrics(local_runner, prediction_serv
     assert (Path(task.outputs["stats"].path) / "locust_stats.csv").exists()
     metrics = task.outputs["metrics"].metadata
     assert metrics["requests"] == stats["totals"]["requests"]
-    assert metrics["latency_p95_ms"] == stats["totals"]["latency_ms"]["p95"]
+    assert metrics["latency_p95_ms"] == readable(stats["totals"]["latency_ms"]["p95"])
 
 
 @dsl.pipeline

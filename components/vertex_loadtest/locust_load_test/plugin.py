@@ -11,7 +11,8 @@
   has been breached at every check for ``ABORT_CHECKS`` seconds after the grace period.
 - The master writes everything the runtime needs for ``stats.json`` to the dump file with every
   progress line, and a final one at quit: a Locust killed mid-run still leaves its numbers.
-- The HTML report names the team's locustfile as its script (Locust would name this plugin).
+- The HTML report names the team's locustfile as its script (Locust would name this plugin) and shows
+  latencies at 3 significant digits (``histogram.readable``).
 """
 
 import json
@@ -24,6 +25,7 @@ from typing import Any
 import gevent
 import locust
 from locust import constant_throughput, events
+from locust import html as locust_html
 from locust import stats as locust_stats
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -58,6 +60,30 @@ def _log_response_time(self: Any, response_time: float | None) -> None:
 
 locust_stats.StatsEntry._log_response_time = _log_response_time  # type: ignore[method-assign]
 locust_stats.calculate_response_time_percentile = histogram.percentile  # type: ignore[assignment]
+_render_template = locust_html.render_template_from
+
+
+def _is_latency(key: str) -> bool:
+    return key.endswith("_response_time") or key.startswith("response_time_percentile_") or key[0].isdigit()
+
+
+def _render_readable(file: str, **kwargs: Any) -> str:
+    """Renders Locust's templates; the HTML report with readable latencies (the live stats stay exact)."""
+    if file == "report.html":
+        args = kwargs["template_args"] = dict(kwargs["template_args"])
+        for table in ("requests_statistics", "response_time_statistics"):
+            args[table] = [
+                {key: histogram.readable(v) if _is_latency(key) else v for key, v in row.items()}
+                for row in args[table]
+            ]
+        args["history"] = [
+            {key: [v[0], histogram.readable(v[1])] if _is_latency(key) else v for key, v in point.items()}
+            for point in args["history"]
+        ]
+    return _render_template(file, **kwargs)
+
+
+locust_html.render_template_from = _render_readable  # type: ignore[assignment]
 
 
 @events.request.add_listener

@@ -130,7 +130,8 @@ def _iso(timestamp: float) -> str:
 
 
 def metrics(stats: dict[str, Any]) -> dict[str, float]:
-    """Returns the headline numbers for KFP Metrics; every value finite (NaN/inf break KFP)."""
+    """Returns the headline numbers for KFP Metrics (latencies at 3 significant digits, as people read
+    them); every value finite (NaN/inf break KFP)."""
     totals, latency = stats["totals"], stats["totals"]["latency_ms"]
     values: dict[str, float] = {
         "requests": totals["requests"],
@@ -142,7 +143,7 @@ def metrics(stats: dict[str, Any]) -> dict[str, float]:
     }
     for key in ("mean", "p50", "p90", "p95", "p99", "p99.9", "max"):
         if latency[key] is not None:
-            values[f"latency_{key.replace('.', '_')}_ms"] = latency[key]
+            values[f"latency_{key.replace('.', '_')}_ms"] = histogram.readable(latency[key])
     return {key: float(value) for key, value in values.items() if math.isfinite(float(value))}
 
 
@@ -151,7 +152,7 @@ def summary(stats: dict[str, Any]) -> str:
     totals, run, latency = stats["totals"], stats["run"], stats["totals"]["latency_ms"]
 
     def ms(key: str) -> str:
-        return "-" if latency[key] is None else f"{latency[key]:g}ms"
+        return "-" if latency[key] is None else f"{histogram.readable(latency[key]):g} ms"
 
     errors = ", ".join(f"{kind} {n}" for kind, n in totals["errors"].items() if n) or "none"
     lines = [
