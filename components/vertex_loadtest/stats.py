@@ -39,6 +39,18 @@ LATENCY_FIELDS = ("latency_ms", "failure_latency_ms", "all_latency_ms")
 ERROR_KINDS = ("auth", "throttled", "server", "client", "timeout", "connection", "malformed", "other")
 STOP_REASONS = ("run-time", "interrupted", "deadline", "worker-lost", "aborted-on-breach")
 SECTIONS = ("versions", "target", "run", "load", "generator", "totals", "requests")
+#: What to do when every request was refused with 401/403 (the load-test log and the verdict say it).
+AUTH_ADVICE = (
+    "every request was refused with 401/403: the token is missing or expired. Run with auth google "
+    "(Application Default Credentials: `gcloud auth application-default login` on a workstation, the "
+    "pipeline's service account on Vertex AI, which needs roles/aiplatform.user); a locustfile that "
+    "fetches one token in on_start loses it after an hour: subclass VertexEndpointUser, which refreshes it"
+)
+
+
+def all_refused_auth(totals: dict[str, Any]) -> bool:
+    """True when requests were made and every one failed with 401/403 (``auth`` in ``ERROR_KINDS``)."""
+    return totals["requests"] > 0 and totals["errors"]["auth"] == totals["requests"]
 
 
 def load_stats(path: str | Path) -> dict[str, Any]:

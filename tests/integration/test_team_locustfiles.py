@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
+from vertex_loadtest.rehearsal.prediction_server import Behaviour, PredictionServer
 from vertex_loadtest.stats import load_stats
 
 pytestmark = pytest.mark.slow
@@ -206,3 +208,18 @@ def test_report_names_the_team_locustfile_and_summary_rounds(tmp_path, predictio
     summary = next(line for line in output.splitlines() if line.startswith("latency of successful"))
     shown = [float(value) for value in re.findall(r"([\d.]+) ms", summary)]
     assert len(shown) == 5 and all(value == float(f"{value:.3g}") for value in shown), summary
+
+
+def test_a_run_refused_401_everywhere_says_the_token_is_missing(tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv("BASELINE_NO_AUTH", "1")  # the article's file, run without its token step
+    with PredictionServer(Behaviour(authorize=lambda header: header is not None)) as server:
+        outcome = run_load_test(
+            LoadTest(
+                host=server.url, locustfile=str(ARTICLE_LOCUSTFILE), users=2, run_time="2s", processes=1
+            ),
+            tmp_path,
+        )
+        refused = server.counters.by_outcome.get("unauthorized", 0)
+    totals = outcome.stats["totals"]
+    assert totals["requests"] == totals["errors"]["auth"] == refused > 0
+    assert "the token is missing or expired" in capfd.readouterr().out

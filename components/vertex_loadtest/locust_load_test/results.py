@@ -9,7 +9,7 @@ from typing import Any
 from vertex_loadtest import histogram
 from vertex_loadtest._version import __version__
 from vertex_loadtest.locust_load_test.recorder import Latencies
-from vertex_loadtest.stats import ERROR_KINDS, SCHEMA_VERSION
+from vertex_loadtest.stats import AUTH_ADVICE, ERROR_KINDS, SCHEMA_VERSION, all_refused_auth
 
 #: Achieving less than this share of a target rps marks the run as short of its target.
 RPS_SHORTFALL_RATIO = 0.9
@@ -170,4 +170,6 @@ def summary(stats: dict[str, Any]) -> str:
             f"target {stats['load']['target_rps']:g} rps, achieved {stats['load']['achieved_rps']:g} rps"
             + (" (SHORT of target)" if stats["load"]["rps_shortfall"] else "")
         )
+    if all_refused_auth(totals):
+        lines.append(AUTH_ADVICE)
     return "\n".join(lines)
