@@ -67,7 +67,7 @@ class LocustProcess:
         )
         self._interrupted = self._interrupted or "interrupted"
 
-    def _supervise(self, process: subprocess.Popen) -> None:
+    def _supervise(self, process: subprocess.Popen[str]) -> None:
         import psutil
 
         started = time.monotonic()
@@ -93,7 +93,7 @@ class LocustProcess:
         if self._interrupted is None:
             _killpg_quietly(process.pid)  # stray workers, if any
 
-    def _relay_output(self, process: subprocess.Popen) -> None:
+    def _relay_output(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
         for line in process.stdout:
             self.last_lines.append(line.rstrip())
