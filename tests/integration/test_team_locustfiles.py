@@ -1,7 +1,9 @@
 """Locustfiles as teams bring them, through the CLI as a user runs it: the article-style file runs
-unchanged, a file that raises while being imported is bad input naming the file and the line, and a
-stop keeps the reports whatever signal dispositions the command inherited."""
+unchanged (its VERTEX_AI_ENDPOINT_HOST is a dedicated endpoint's own DNS name when it has one), a file
+that raises while being imported is bad input naming the file and the line, and a stop keeps the
+reports whatever signal dispositions the command inherited."""
 
+import json
 import os
 import re
 import signal
@@ -11,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.loopback_http import loopback_server
+from vertex_loadtest.locust_load_test import target
 from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
 from vertex_loadtest.rehearsal.prediction_server import Behaviour, PredictionServer
 from vertex_loadtest.stats import load_stats
+from vertex_loadtest.vertex_clients import API_ENDPOINT_ENV
 
 pytestmark = pytest.mark.slow
 ARTICLE_LOCUSTFILE = Path(__file__).parent.parent / "data" / "article_locustfile.py"
@@ -223,3 +228,32 @@ def test_a_run_refused_401_everywhere_says_the_token_is_missing(tmp_path, monkey
     totals = outcome.stats["totals"]
     assert totals["requests"] == totals["errors"]["auth"] == refused > 0
     assert "the token is missing or expired" in capfd.readouterr().out
+
+
+ENDPOINT = "projects/p/locations/us-central1/endpoints/42"
+DEDICATED_DNS = "42.us-central1-123456.prediction.vertexai.goog"
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "host"),
+    [
+        (200, {"name": ENDPOINT, "dedicatedEndpointDns": DEDICATED_DNS}, f"https://{DEDICATED_DNS}"),
+        (200, {"name": ENDPOINT}, None),  # a shared endpoint: the regional API host
+        (404, {"error": {"code": 404}}, None),  # unreadable: the regional host, with a warning
+    ],
+)
+def test_a_dedicated_endpoint_takes_its_load_at_its_own_dns_name(monkeypatch, status, answer, host):
+    paths = []
+
+    def respond(request, _body):
+        paths.append(request.path)
+        return status, json.dumps(answer).encode()
+
+    with loopback_server(respond) as api:
+        monkeypatch.setenv(API_ENDPOINT_ENV, api)
+        resolved = target.with_dedicated_dns(target.resolve(endpoint=ENDPOINT))
+    assert paths == [f"/v1/{ENDPOINT}"]
+    assert resolved.environment() == {
+        "VERTEX_AI_ENDPOINT_HOST": host or api,
+        "VERTEX_AI_ENDPOINT_PATH": f"/v1/{ENDPOINT}:predict",
+    }

@@ -114,7 +114,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
     _check_numbers(test)
     if test.abort_on_breach:
         thresholds.parse_all(list(test.abort_on_breach), baseline_given=False)
-    resolved = target.resolve(test.host, test.endpoint, test.auth)
+    resolved = target.with_dedicated_dns(target.resolve(test.host, test.endpoint, test.auth))
     processes = test.processes or os.cpu_count() or 1
     # The Locust worker processes the master waits for: one per core here, or on every worker replica.
     if role.kind == "single":
