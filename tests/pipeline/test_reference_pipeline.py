@@ -156,12 +156,12 @@ def test_rehearsal_passes_and_leaves_no_endpoint(tmp_path):
     assert "Latency gate: ✅ PASSED" in stdout
     # One screen: a line per task, the verdict, the paths; kfp.local's executor logs go to demo.log.
     assert len(output.splitlines()) < 40, output
-    assert re.search(r"^  locustloadtestop +ok \(\d+\.\ds\)$", stdout, re.MULTILINE), stdout
+    assert re.search(r"^  locust-load-test +ok \(\d+\.\ds\)$", stdout, re.MULTILINE), stdout
     assert "Executing task" not in output and "Executing task" in (tmp_path / "demo.log").read_text()
     assert endpoints_left(stdout) == 0
-    reports = list(tmp_path.glob("pipeline-root/*/locustloadtestop/report"))
+    reports = list(tmp_path.glob("pipeline-root/*/locust-load-test/report"))
     assert reports and "<html" in reports[0].read_text().lower()
-    assert list(tmp_path.glob("pipeline-root/*/latencygateop*/verdict"))
+    assert list(tmp_path.glob("pipeline-root/*/latency-gate*/verdict"))
 
 
 @pytest.mark.slow
@@ -170,7 +170,7 @@ def test_rehearsal_gate_fails_and_the_cleanup_still_runs(tmp_path):
     assert code == 1, output[-3000:]
     assert "Latency gate: ❌ FAILED" in stdout and "p95 < 1ms" in stdout
     assert endpoints_left(stdout) == 0
-    assert list(tmp_path.glob("pipeline-root/*/endpointcleanupop/report"))
+    assert list(tmp_path.glob("pipeline-root/*/endpoint-cleanup/report"))
 
 
 @pytest.mark.slow
@@ -181,7 +181,7 @@ def test_rehearsal_deploy_fails_and_the_cleanup_still_runs(tmp_path):
         r"^  model-deploy +FAILED .*\n +\S+Error: .*Injected by --fail-deploy", stdout, re.MULTILINE
     )
     assert endpoints_left(stdout) == 0
-    assert not list(tmp_path.glob("pipeline-root/*/locustloadtestop/report")), "the load test must not run"
+    assert not list(tmp_path.glob("pipeline-root/*/locust-load-test/report")), "the load test must not run"
 
 
 @pytest.mark.slow

@@ -15,6 +15,8 @@ import time
 from collections import deque
 from typing import Any
 
+from vertex_loadtest.stats import StopReason
+
 logger = logging.getLogger(__name__)
 
 #: After SIGINT, how long Locust gets to write its reports before it is killed.
@@ -33,10 +35,10 @@ class LocustProcess:
         self.cpu_peak_percent = 0.0
         self.killed = False  # Locust ignored the interrupt and was killed
         self.last_lines: deque[str] = deque(maxlen=40)
-        self._interrupted: str | None = None
+        self._interrupted: StopReason | None = None
 
-    def run(self) -> str:
-        """Runs Locust to the end; returns the stop reason (``vertex_loadtest.stats.STOP_REASONS``)."""
+    def run(self) -> StopReason:
+        """Runs Locust to the end; returns why it stopped."""
         # Handlers first: a caught signal starts as SIG_DFL in the child, whereas an ignored one stays
         # ignored. A background job of a non-interactive shell starts with SIGINT ignored; Locust would
         # inherit that and never stop on our SIGINT.
@@ -59,13 +61,13 @@ class LocustProcess:
         reader.join(5)
         self.returncode = process.returncode
         self.ended_at = time.time()
-        return self._interrupted or "run-time"
+        return self._interrupted or StopReason.RUN_TIME
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         logger.warning(
             "received %s: stopping the load test and writing its reports", signal.Signals(signum).name
         )
-        self._interrupted = self._interrupted or "interrupted"
+        self._interrupted = self._interrupted or StopReason.INTERRUPTED
 
     def _supervise(self, process: subprocess.Popen[str]) -> None:
         import psutil
@@ -78,7 +80,7 @@ class LocustProcess:
             sampler.sample()
             if self._interrupted is None and time.monotonic() - started > self.deadline_s:
                 logger.error("load test passed its hard deadline of %.0fs: stopping it", self.deadline_s)
-                self._interrupted = "deadline"
+                self._interrupted = StopReason.DEADLINE
             if self._interrupted and interrupted_at is None:
                 interrupted_at = time.monotonic()
                 _signal_quietly(process.pid, signal.SIGINT)  # SIGINT, not SIGTERM: Locust then writes HTML
@@ -95,9 +97,10 @@ class LocustProcess:
 
     def _relay_output(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
-        for line in process.stdout:
-            self.last_lines.append(line.rstrip())
-            sys.stderr.write(line)
+        with process.stdout:  # closed at EOF, so the pipe does not outlive the run
+            for line in process.stdout:
+                self.last_lines.append(line.rstrip())
+                sys.stderr.write(line)
 
 
 class CpuSampler:

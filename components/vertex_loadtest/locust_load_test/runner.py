@@ -18,21 +18,27 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from vertex_loadtest import slo
 from vertex_loadtest.durations import parse_duration
 from vertex_loadtest.errors import BadInput, InfrastructureFailure
-from vertex_loadtest.latency_gate import thresholds
 from vertex_loadtest.locust_load_test import (
     cluster,
     locust_process,
     locustfile_check,
     results,
-    run_config,
     sources,
     target,
 )
 from vertex_loadtest.locust_load_test import payloads as payload_files
 from vertex_loadtest.locust_load_test.locust_process import LocustProcess
-from vertex_loadtest.stats import write_stats
+from vertex_loadtest.locust_load_test.run_config import (
+    DEFAULT_ABORT_GRACE,
+    DEFAULT_EXPECT_WORKERS_MAX_WAIT_S,
+    DEFAULT_PROGRESS_INTERVAL_S,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    RunConfig,
+)
+from vertex_loadtest.stats import StopReason, write_stats
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +49,6 @@ REPORT_FILE = "report.html"
 CSV_PREFIX = "locust"
 #: Time for Locust to start, stop users and write its reports, beyond run time and stop timeout.
 DEADLINE_GRACE_S = 30.0
-#: How long the master waits for its workers (Locust's default, 0, waits forever).
-EXPECT_WORKERS_MAX_WAIT_S = 30
 
 
 @dataclass(frozen=True)
@@ -61,14 +65,15 @@ class LoadTest:
     spawn_rate: float = 10.0
     run_time: str = "1m"
     processes: int = 0  # 0: every core
-    request_timeout_s: float = 60.0
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
     target_rps: float = 0.0  # 0: closed model, as fast as the users go
     locust_options: Sequence[str] = field(default_factory=tuple)
     auth: str = "auto"
     stop_timeout_s: float = 10.0
-    progress_interval_s: float = 5.0
+    progress_interval_s: float = DEFAULT_PROGRESS_INTERVAL_S
     abort_on_breach: Sequence[str] = field(default_factory=tuple)  # SLOs that stop the run early
-    abort_grace: str = "30s"  # no early abort before this much of the run
+    abort_grace: str = DEFAULT_ABORT_GRACE  # no early abort before this much of the run
+    expect_workers_max_wait_s: int = DEFAULT_EXPECT_WORKERS_MAX_WAIT_S  # a master's wait for its workers
 
 
 @dataclass
@@ -83,10 +88,6 @@ class Outcome:
     @property
     def complete(self) -> bool:
         return bool(self.stats["run"]["complete"])
-
-
-class LoadTestAborted(RuntimeError):
-    """The run was cut short (SIGTERM or deadline); its reports were written and marked incomplete."""
 
 
 def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | None = None) -> Outcome | None:
@@ -113,7 +114,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
     abort_grace_s = parse_duration(test.abort_grace, "abort grace")
     _check_numbers(test)
     if test.abort_on_breach:
-        thresholds.parse_all(list(test.abort_on_breach), baseline_given=False)
+        slo.parse_all(list(test.abort_on_breach), baseline_given=False)
     resolved = target.with_dedicated_dns(target.resolve(test.host, test.endpoint, test.auth))
     processes = test.processes or os.cpu_count() or 1
     # The Locust worker processes the master waits for: one per core here, or on every worker replica.
@@ -126,26 +127,22 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
     with tempfile.TemporaryDirectory(prefix="vertex-loadtest-") as work:
         workdir = Path(work)
         locustfile = _prepare_locustfile(test, workdir)
-        config = {
-            "predict_path": resolved.predict_path,
-            "anonymous": resolved.anonymous,
-            "payloads": _load_payloads(test, workdir),
-            "request_timeout_s": test.request_timeout_s,
-            "target_rps": test.target_rps or None,
-            "progress_interval_s": test.progress_interval_s,
-            "dump_path": str(workdir / "dump.json"),
-            "expect_workers": expected_workers,
-            "worker_replicas": list(role.workers),
-            "abort_on_breach": list(test.abort_on_breach),
-            "abort_grace_s": abort_grace_s,
-            "expect_workers_max_wait_s": EXPECT_WORKERS_MAX_WAIT_S,
-            "script": test.locustfile or "(built-in VertexEndpointUser)",
-        }
-        env = {
-            **os.environ,
-            **run_config.write(config, workdir / "run-config.json"),
-            **resolved.environment(),
-        }
+        config = RunConfig(
+            predict_path=resolved.predict_path,
+            anonymous=resolved.anonymous,
+            payloads=_load_payloads(test, workdir),
+            request_timeout_s=test.request_timeout_s,
+            target_rps=test.target_rps or None,
+            progress_interval_s=test.progress_interval_s,
+            dump_path=str(workdir / "dump.json"),
+            expect_workers=expected_workers,
+            worker_replicas=role.workers,
+            abort_on_breach=tuple(test.abort_on_breach),
+            abort_grace_s=abort_grace_s,
+            expect_workers_max_wait_s=test.expect_workers_max_wait_s,
+            script=test.locustfile or "(built-in VertexEndpointUser)",
+        )
+        env = {**os.environ, **config.write(workdir / "run-config.json"), **resolved.environment()}
         command = _locust_command(
             test, resolved.host, locustfile, run_time_s, processes, output, role, expected_workers
         )
@@ -162,7 +159,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
         )
         deadline_s = run_time_s + test.stop_timeout_s + DEADLINE_GRACE_S
         if role.kind != "single":
-            deadline_s += EXPECT_WORKERS_MAX_WAIT_S
+            deadline_s += test.expect_workers_max_wait_s
         child = LocustProcess(command, env, deadline_s=deadline_s)
         stop_reason = child.run()
         if role.kind == "worker":
@@ -179,13 +176,13 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             _raise_for_missing_stats(child, test, locustfile, env, role)
         dump = json.loads(dump_path.read_text(encoding="utf-8"))
     lost_workers = sorted(worker for worker, state in dump.get("workers", {}).items() if state == "missing")
-    if dump.get("aborted") and stop_reason == "run-time":
-        stop_reason = "aborted-on-breach"
+    if dump.get("aborted") and stop_reason is StopReason.RUN_TIME:
+        stop_reason = StopReason.ABORTED_ON_BREACH
         _mark_report(
             output / REPORT_FILE, f"aborted early, SLO breached: {'; '.join(dump['aborted']['breached'])}"
         )
-    elif lost_workers and stop_reason == "run-time":
-        stop_reason = "worker-lost"
+    elif lost_workers and stop_reason is StopReason.RUN_TIME:
+        stop_reason = StopReason.WORKER_LOST
         _mark_report(
             output / REPORT_FILE, f"incomplete run: Locust worker(s) lost mid-test: {', '.join(lost_workers)}"
         )
@@ -195,7 +192,9 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             "ended_at": child.ended_at,
             "run_time_s": run_time_s,
             "stop_reason": stop_reason,
-            "complete": stop_reason == "run-time" and child.returncode == 0 and bool(dump.get("final")),
+            "complete": stop_reason is StopReason.RUN_TIME
+            and child.returncode == 0
+            and bool(dump.get("final")),
             "lost_workers": lost_workers,
         },
         load={
@@ -287,7 +286,7 @@ def _locust_command(
             str(expected_workers),
         ]
     if expected_workers:
-        command += ["--expect-workers-max-wait", str(EXPECT_WORKERS_MAX_WAIT_S)]
+        command += ["--expect-workers-max-wait", str(test.expect_workers_max_wait_s)]
     command += [
         "--headless",
         "--only-summary",
@@ -338,7 +337,7 @@ def _raise_for_missing_stats(
     if "Gave up waiting for workers" in output:
         replicas = ", ".join(role.workers) or "this machine's worker processes"
         raise InfrastructureFailure(
-            f"the Locust master gave up waiting for its workers after {EXPECT_WORKERS_MAX_WAIT_S}s "
+            f"the Locust master gave up waiting for its workers after {test.expect_workers_max_wait_s}s "
             f"(expected from: {replicas}): check that every worker replica started and can reach port "
             f"{role.master_port or 5557} of the master"
         )

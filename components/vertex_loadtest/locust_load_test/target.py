@@ -119,5 +119,5 @@ def _google_token() -> str:
     import google.auth.transport.requests
 
     credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
-    credentials.refresh(google.auth.transport.requests.Request())
+    credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
     return str(credentials.token)

@@ -199,14 +199,14 @@ def _rehearse(
 
 def _show_outputs(pipeline_root: Path, say: Callable[[str], None], show: Callable[[str], None]) -> None:
     """Shows the verdict's headline and table, and where each report is (``<run>/<task>/<output>``)."""
-    verdict = _newest(pipeline_root, "latencygateop*/verdict")
+    verdict = _newest(pipeline_root, "latency-gate*/verdict")
     if verdict is not None:
         show(f"\n{_headline(verdict.read_text(encoding='utf-8'))}\n")
     for label, pattern in (
-        ("load test report (HTML)", "locustloadtestop/report"),
-        ("load test stats", "locustloadtestop/stats/stats.json"),
-        ("SLO verdict (Markdown)", "latencygateop*/verdict"),
-        ("cleanup report (Markdown)", "endpointcleanupop/report"),
+        ("load test report (HTML)", "locust-load-test/report"),
+        ("load test stats", "locust-load-test/stats/stats.json"),
+        ("SLO verdict (Markdown)", "latency-gate*/verdict"),
+        ("cleanup report (Markdown)", "endpoint-cleanup/report"),
     ):
         path = _newest(pipeline_root, pattern)
         say(f"{label}: {path if path else '(not produced: the pipeline stopped before it)'}")
