@@ -27,6 +27,7 @@ Percentiles are nearest rank on a 0.2%-resolution histogram (``vertex_loadtest.h
 """
 
 import json
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,10 @@ AUTH_ADVICE = (
 )
 
 
-def all_refused_auth(totals: dict[str, Any]) -> bool:
-    """True when requests were made and every one failed with 401/403 (``auth`` in ``ERROR_KINDS``)."""
-    return bool(totals["requests"] > 0 and totals["errors"]["auth"] == totals["requests"])
+def all_refused_auth(totals: Mapping[str, Any]) -> bool:
+    """True when requests were made and every one failed with 401/403 (error kind ``auth``)."""
+    requests = totals.get("requests") or 0
+    return bool(requests > 0 and (totals.get("errors") or {}).get("auth") == requests)
 
 
 class ErrorKind(StrEnum):
