@@ -131,8 +131,8 @@ def test_stop_keeps_the_reports_when_sigint_was_ignored_at_start(tmp_path, predi
         if "progress:" in line and "requests=0 " not in line:
             break
     process.send_signal(signal.SIGTERM)
-    output = process.stdout.read()
-    assert process.wait(timeout=15) == 1
+    output, _ = process.communicate(timeout=15)
+    assert process.returncode == 1
     assert "Traceback" not in output and "killing it" not in output
     stats = load_stats(tmp_path)
     assert stats["run"]["complete"] is False and stats["run"]["stop_reason"] == "interrupted"
@@ -178,8 +178,8 @@ def test_a_locust_killed_anyway_leaves_incomplete_stats_and_one_error_line(tmp_p
         if "progress:" in line and "requests=0 " not in line:
             break
     process.send_signal(signal.SIGTERM)
-    output = process.stdout.read()
-    assert process.wait(timeout=30) == 1
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 1
     assert "Traceback" not in output
     last = output.strip().splitlines()[-1]
     assert last.startswith("vertex-loadtest load-test: error: Locust was killed after ignoring the interrupt")
