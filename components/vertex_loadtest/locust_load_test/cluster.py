@@ -13,6 +13,7 @@ processes on 127.0.0.1.
 """
 
 import json
+import socket
 from dataclasses import dataclass
 
 from vertex_loadtest.errors import BadInput
@@ -33,6 +34,13 @@ class Role:
 
 
 SINGLE = Role("single")
+
+
+def free_loopback_port() -> int:
+    """Returns a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def role_from_spec(text: str | None) -> Role:

@@ -268,6 +268,11 @@ def _locust_command(
     command = [sys.executable, "-m", "locust", "-f", f"{PLUGIN},{locustfile}", "--host", host]
     if processes > 1 and role.kind != "master":
         command += ["--processes", str(processes)]
+    if processes > 1 and role.kind == "single":
+        # Locust's master and its forked workers meet on 127.0.0.1, on a port no other run holds
+        # (Locust's default, 5557 on every interface, collides with any concurrent run).
+        port = str(cluster.free_loopback_port())
+        command += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
     if role.kind == "worker":
         return [
             *command,

@@ -1,10 +1,5 @@
-"""Ports for the rehearsal's servers on loopback."""
+"""Ports for the rehearsal's servers on loopback: the load test's own helper."""
 
-import socket
+from vertex_loadtest.locust_load_test.cluster import free_loopback_port as free_port
 
-
-def free_port() -> int:
-    """Returns a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["free_port"]
