@@ -20,6 +20,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     demo.add_argument("--keep-on-success", action="store_true", help="keep the endpoint when the gate passes")
     demo.add_argument("--run-time", default="20s", help="length of the load test (default: 20s)")
     demo.add_argument("--users", type=int, default=10, help="concurrent Locust users (default: 10)")
+    demo.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show every task's log here (default: one line per task; the rest goes to OUTPUT_DIR/demo.log)",
+    )
     demo.set_defaults(handler=_demo)
 
     emulator = subparsers.add_parser(
