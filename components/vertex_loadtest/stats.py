@@ -20,8 +20,16 @@ Schema version 1 (``docs/stats-schema.md`` shows an example)::
                       latency_ms          successful requests only: what SLOs judge,
                       failure_latency_ms  failed requests only (fast 429/503s must not pull p95 down),
                       all_latency_ms      every request: the numbers Locust's HTML report shows,
-                      errors              {kind: count} for kind in ERROR_KINDS}
+                      errors              {kind: count} for kind in ERROR_KINDS,
+                      generation          only for requests that streamed generated tokens: GENERATION}
     *latency_ms      {min, mean, p50, p90, p95, p99, p99.9, max} in ms; all null without samples
+    GENERATION       {ttft_ms, tpot_ms, itl_ms           *latency_ms shape (docs/llm-metrics.md),
+                      input_tokens, output_tokens      {sum, mean, min, p50 ... p99.9, max} exact counts,
+                      output_tokens_per_s,             output tokens over the measured duration,
+                      token_count_source,              "usage" (server's usage), "events" or "mixed",
+                      goodput}                         null, or {slos, requests, per_s, fraction}
+
+For generative runs ``latency_ms`` is the E2E latency: request sent to last content event.
 
 Percentiles are nearest rank on a 0.2%-resolution histogram (``vertex_loadtest.histogram``).
 """
@@ -36,7 +44,18 @@ SCHEMA_VERSION = 1
 STATS_FILE = "stats.json"
 LATENCY_KEYS = ("min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")
 LATENCY_FIELDS = ("latency_ms", "failure_latency_ms", "all_latency_ms")
-ERROR_KINDS = ("auth", "throttled", "server", "client", "timeout", "connection", "malformed", "other")
+ERROR_KINDS = (
+    "auth",
+    "throttled",
+    "server",
+    "client",
+    "timeout",
+    "connection",
+    "malformed",
+    "stream-broken",
+    "empty-stream",
+    "other",
+)
 STOP_REASONS = ("run-time", "interrupted", "deadline", "worker-lost", "aborted-on-breach")
 SECTIONS = ("versions", "target", "run", "load", "generator", "totals", "requests")
 

@@ -28,8 +28,7 @@ from typing import Any
 from vertex_loadtest.durations import parse_duration
 from vertex_loadtest.errors import BadInput
 from vertex_loadtest.latency_gate import thresholds
-from vertex_loadtest.locust_load_test import cluster, results, run_config, sources, target
-from vertex_loadtest.locust_load_test import payloads as payload_files
+from vertex_loadtest.locust_load_test import cluster, request_inputs, results, run_config, sources, target
 from vertex_loadtest.stats import write_stats
 
 logger = logging.getLogger(__name__)
@@ -37,6 +36,7 @@ logger = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 PLUGIN = PACKAGE_DIR / "plugin.py"
 BUILTIN_LOCUSTFILE = PACKAGE_DIR / "builtin_locustfile.py"
+BUILTIN_CHAT_LOCUSTFILE = PACKAGE_DIR / "builtin_chat_locustfile.py"
 REPORT_FILE = "report.html"
 CSV_PREFIX = "locust"
 #: Time for Locust to start, stop users and write its reports, beyond run time and stop timeout.
@@ -69,6 +69,14 @@ class LoadTest:
     progress_interval_s: float = 5.0
     abort_on_breach: Sequence[str] = field(default_factory=tuple)  # SLOs that stop the run early
     abort_grace: str = "30s"  # no early abort before this much of the run
+    api: str = "predict"  # predict | chat | stream-raw
+    prompts: str = ""  # JSONL of prompts (generative APIs): local path, /gcs/ path or gs:// URI
+    max_tokens: int = 0  # default max_tokens of a prompt; 0: the prompt's or the server's
+    input_tokens: int = 0  # synthetic prompts of about this many tokens (without prompts)
+    output_tokens: int = 0  # ... asking for about this many
+    token_spread: float = 0.0  # synthetic lengths vary uniformly within this fraction
+    prompt_seed: int = 0
+    goodput: str = ""  # per-request SLOs of goodput, e.g. "ttft<500ms,tpot<50ms"
 
 
 @dataclass
@@ -114,7 +122,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
     _check_numbers(test)
     if test.abort_on_breach:
         thresholds.parse_all(list(test.abort_on_breach), baseline_given=False)
-    resolved = target.resolve(test.host, test.endpoint, test.auth)
+    resolved = target.resolve(test.host, test.endpoint, test.auth, test.api)
     processes = test.processes or os.cpu_count() or 1
     # The Locust worker processes the master waits for: one per core here, or on every worker replica.
     if role.kind == "single":
@@ -127,9 +135,10 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
         workdir = Path(work)
         locustfile = _prepare_locustfile(test, workdir)
         config = {
+            "api": test.api,
             "predict_path": resolved.predict_path,
             "anonymous": resolved.anonymous,
-            "payloads": _load_payloads(test, workdir),
+            **request_inputs.request_config(test, workdir),
             "request_timeout_s": test.request_timeout_s,
             "target_rps": test.target_rps or None,
             "progress_interval_s": test.progress_interval_s,
@@ -227,7 +236,7 @@ def _prepare_locustfile(test: LoadTest, workdir: Path) -> Path:
     if not test.locustfile:
         if test.locustfile_sha256:
             raise BadInput("locustfile_sha256 was given without a locustfile")
-        return BUILTIN_LOCUSTFILE
+        return BUILTIN_LOCUSTFILE if test.api == target.PREDICT else BUILTIN_CHAT_LOCUSTFILE
     # Locust imports the file as a module named after it: keep a valid module name.
     path = sources.fetch(test.locustfile, workdir / "team_locustfile.py", "locustfile")
     if test.locustfile_sha256:
@@ -241,17 +250,6 @@ def _prepare_locustfile(test: LoadTest, workdir: Path) -> Path:
     except ValueError as error:
         raise BadInput(f"locustfile {test.locustfile} is not Python source: {error}") from None
     return path
-
-
-def _load_payloads(test: LoadTest, workdir: Path) -> list[Any] | None:
-    if test.payloads and test.instances:
-        raise BadInput("give payloads (a JSONL file) or instances (inline JSON), not both")
-    if test.payloads:
-        path = sources.fetch(test.payloads, workdir / "payloads.jsonl", "payloads")
-        return payload_files.load_jsonl(path, test.payloads)
-    if test.instances:
-        return payload_files.parse_inline(test.instances)
-    return None
 
 
 def _locust_command(

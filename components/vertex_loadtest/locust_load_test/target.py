@@ -1,5 +1,11 @@
 """Where the load goes: a Vertex AI endpoint resource name or a plain HTTP host, turned into the
-host and ``:predict`` path Locust uses, and whether requests carry a Google token.
+host and request path Locust uses for the run's API, and whether requests carry a Google token.
+
+APIs (``--api``): ``predict`` POSTs ``/v1/{endpoint}:predict``; ``chat`` streams OpenAI-compatible
+chat completions from ``/v1beta1/{endpoint}/chat/completions``; ``stream-raw`` streams the same body
+through ``/v1/{endpoint}:streamRawPredict``. A host URL's path, if any, is the request path; without
+one a host gets ``/predict``, or ``/v1/chat/completions`` (the vLLM OpenAI-compatible server's route)
+for the streaming APIs.
 """
 
 import ipaddress
@@ -11,7 +17,16 @@ from vertex_loadtest.errors import BadInput
 from vertex_loadtest.vertex_clients import resolve_api_endpoint
 
 _ENDPOINT_NAME = re.compile(r"^projects/[^/]+/locations/(?P<location>[a-z0-9-]+)/endpoints/[^/:]+$")
-DEFAULT_HOST_PATH = "/predict"
+PREDICT, CHAT, STREAM_RAW = "predict", "chat", "stream-raw"
+APIS = (PREDICT, CHAT, STREAM_RAW)
+#: The request path of each API on a Vertex AI endpoint.
+ENDPOINT_PATHS = {
+    PREDICT: "/v1/{endpoint}:predict",
+    CHAT: "/v1beta1/{endpoint}/chat/completions",
+    STREAM_RAW: "/v1/{endpoint}:streamRawPredict",
+}
+#: The request path of each API on a host URL given without a path.
+HOST_PATHS = {PREDICT: "/predict", CHAT: "/v1/chat/completions", STREAM_RAW: "/v1/chat/completions"}
 
 
 @dataclass(frozen=True)
@@ -25,19 +40,22 @@ class Target:
         return {"host": self.host, "path": self.predict_path, "endpoint": self.endpoint}
 
 
-def resolve(host: str = "", endpoint: str = "", auth: str = "auto") -> Target:
+def resolve(host: str = "", endpoint: str = "", auth: str = "auto", api: str = PREDICT) -> Target:
     """Returns the target of a run.
 
     Args:
-        host: A URL such as ``http://127.0.0.1:8080`` (an optional path is the predict path,
-            default ``/predict``).
+        host: A URL such as ``http://127.0.0.1:8080`` (an optional path is the request path,
+            default: ``HOST_PATHS[api]``).
         endpoint: A Vertex AI endpoint resource name ``projects/P/locations/L/endpoints/E``.
         auth: ``auto`` (a token except for loopback hosts), ``google`` or ``none``.
+        api: ``predict``, ``chat`` or ``stream-raw``.
     """
     if bool(host) == bool(endpoint):
         raise BadInput("give exactly one target: a host URL or an endpoint resource name")
     if auth not in ("auto", "google", "none"):
         raise BadInput(f"auth {auth!r} is not one of auto, google, none")
+    if api not in APIS:
+        raise BadInput(f"api {api!r} is not one of {', '.join(APIS)}")
     if endpoint:
         match = _ENDPOINT_NAME.match(endpoint)
         if not match:
@@ -47,10 +65,10 @@ def resolve(host: str = "", endpoint: str = "", auth: str = "auto") -> Target:
         base = resolve_api_endpoint("", match["location"])
         if "://" not in base:
             base = f"https://{base}"
-        target_host, path = _split(base)[0], f"/v1/{endpoint}:predict"
+        target_host, path = _split(base)[0], ENDPOINT_PATHS[api].format(endpoint=endpoint)
     else:
         target_host, path = _split(host)
-        path = path or DEFAULT_HOST_PATH
+        path = path or HOST_PATHS[api]
     anonymous = auth == "none" or (auth == "auto" and _is_loopback(urlsplit(target_host).hostname or ""))
     return Target(target_host, path, endpoint or None, anonymous)
 
