@@ -5,7 +5,8 @@ Schema version 1 (``docs/stats-schema.md`` shows an example)::
 
     schema_version   1
     versions         {vertex_loadtest, locust}
-    target           {host, path, endpoint}            endpoint: resource name or null
+    target           {host, path, endpoint, api}       endpoint: resource name or null; api: predict,
+                                                       chat or stream-raw
     run              {started_at, ended_at (ISO 8601 UTC), duration_s, run_time_s,
                       complete (bool), stop_reason,     stop_reason: see STOP_REASONS
                       lost_workers}                     Locust workers that vanished mid-test

@@ -5,7 +5,8 @@
 
 A run never passes vacuously:
 
-* zero requests, or zero successful requests, fails whatever the flags;
+* zero requests, or zero successful requests, fails whatever the flags; so does a generative run
+  (``target.api`` chat or stream-raw) without a single output token;
 * ``run.complete == false`` fails unless ``allow_incomplete``;
 * the run is *inconclusive* (a failure unless ``allow_inconclusive``) when the load generator was
   saturated (it measured its own queueing), when an open-model target rate was not reached
@@ -237,6 +238,10 @@ def judge(
             f"none of the {requests} requests succeeded ({_error_kinds(totals)}): a run with zero successful "
             f"requests never passes"
         )
+    if requests and successes and _generative(stats) and not _output_tokens(totals):
+        failures.append(
+            "the generative run produced no output token: a release that generates nothing never passes"
+        )
     if run.get("complete") is False:
         reason = f"the run did not complete (stop reason: {run.get('stop_reason') or 'unknown'})"
         if allow_incomplete:
@@ -357,6 +362,40 @@ def _check_shape(stats: Mapping[str, Any], which: str) -> None:
         raise BadInput(f"the {which} have no 'requests' object: pass a stats.json written by a load test")
 
 
+def _generative(stats: Mapping[str, Any]) -> bool:
+    return (stats.get("target") or {}).get("api") in ("chat", "stream-raw")
+
+
+def _output_tokens(entry: Mapping[str, Any]) -> int:
+    return _count(((entry.get("generation") or {}).get("output_tokens")) or {}, "sum")
+
+
+def _generation_lines(generation: Mapping[str, Any]) -> list[str]:
+    """The headline token numbers of a generative run, for the Markdown verdict."""
+
+    def times(metric: str) -> str:
+        summary = generation.get(f"{metric}_ms") or {}
+        return ", ".join(f"{key} {format_value('p50', summary.get(key))}" for key in ("p50", "p95", "p99"))
+
+    lines = [
+        f"- TTFT: {times('ttft')}",
+        f"- TPOT: {times('tpot')}",
+        f"- ITL: {times('itl')}",
+        f"- output tokens: {_number((generation.get('output_tokens') or {}).get('sum'))} "
+        f"({_escape(str(generation.get('token_count_source')))}), "
+        f"{_number(generation.get('output_tokens_per_s'))} tokens/s; input tokens: "
+        f"{_number((generation.get('input_tokens') or {}).get('sum'))}",
+    ]
+    goodput = generation.get("goodput")
+    if goodput:
+        lines.append(
+            f"- goodput: {_number(goodput.get('per_s'))} requests/s, "
+            f"{format_value('error_rate', goodput.get('fraction'))} of requests met "
+            f"{_escape(', '.join(goodput.get('slos') or []))}"
+        )
+    return lines
+
+
 def _count(entry: Mapping[str, Any], key: str) -> int:
     value = entry.get(key)
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
@@ -465,6 +504,8 @@ def _run_lines(stats: Mapping[str, Any], baseline: Mapping[str, Any] | None) -> 
     ]
     if _finite(failed_p95):
         lines.append(f"- failed requests' p95 (not judged): {format_value('p95', failed_p95)}")
+    if totals.get("generation"):
+        lines += _generation_lines(totals["generation"])
     if baseline is not None:
         base_run = baseline.get("run") or {}
         lines.append(

@@ -35,9 +35,10 @@ class Target:
     predict_path: str
     endpoint: str | None  # the Vertex resource name, when there is one
     anonymous: bool  # send no bearer token
+    api: str = PREDICT
 
     def as_dict(self) -> dict[str, str | None]:
-        return {"host": self.host, "path": self.predict_path, "endpoint": self.endpoint}
+        return {"host": self.host, "path": self.predict_path, "endpoint": self.endpoint, "api": self.api}
 
 
 def resolve(host: str = "", endpoint: str = "", auth: str = "auto", api: str = PREDICT) -> Target:
@@ -70,7 +71,7 @@ def resolve(host: str = "", endpoint: str = "", auth: str = "auto", api: str = P
         target_host, path = _split(host)
         path = path or HOST_PATHS[api]
     anonymous = auth == "none" or (auth == "auto" and _is_loopback(urlsplit(target_host).hostname or ""))
-    return Target(target_host, path, endpoint or None, anonymous)
+    return Target(target_host, path, endpoint or None, anonymous, api)
 
 
 def _split(url: str) -> tuple[str, str]:
