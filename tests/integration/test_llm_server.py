@@ -164,3 +164,12 @@ def test_beyond_capacity_requests_queue_and_a_bigger_batch_costs_more_per_step()
     costs = Costs(decode_base_ms=8, decode_per_seq_ms=0.05, prefill_per_token_ms=0.02)
     assert costs.step_ms(batch=10, prefill_tokens=100) == pytest.approx(8 + 0.5 + 2)
     assert costs.step_ms(batch=100, prefill_tokens=0) > costs.step_ms(batch=10, prefill_tokens=0)
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+def test_the_fast_content_chunk_is_byte_for_byte_the_general_one(api) -> None:
+    from vertex_loadtest.rehearsal.llm_server import _Response
+
+    response = _Response(api, "m", writer=None, stream=False)  # type: ignore[arg-type]
+    for text in ("word", ' "quoted" \\ é', "\n", "\0"):
+        assert response.content(text) == response.chunk(content=text)

@@ -28,8 +28,8 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, SupportsIndex
 
 from vertex_loadtest.rehearsal.llm_engine import Costs, Engine, Sequence
 from vertex_loadtest.rehearsal.prediction_server import PredictionServer, _write
@@ -52,6 +52,8 @@ class GenerativeServer(PredictionServer):
         truth: Receives the server's own timing record of each finished request.
         send_usage: False leaves ``usage`` out of streams (as servers that ignore
             ``stream_options`` do), so clients must count events.
+        ignore_eos: Always generate ``max_tokens`` (vLLM's ``ignore_eos`` on every request), as
+            benchmarks want.
         port: TCP port on 127.0.0.1 (0: any free one).
     """
 
@@ -60,6 +62,7 @@ class GenerativeServer(PredictionServer):
         costs: Costs | None = None,
         truth: Truth | None = None,
         send_usage: bool = True,
+        ignore_eos: bool = False,
         model: TrigramModel | None = None,
         port: int = 0,
     ):
@@ -68,24 +71,40 @@ class GenerativeServer(PredictionServer):
         self.engine = Engine(self.model, costs)
         self.truth = truth
         self.send_usage = send_usage
+        self.ignore_eos = ignore_eos
         self._ids = itertools.count(1)
         self._engine_task: asyncio.Task[None] | None = None
+        self._readers: dict[asyncio.StreamWriter, asyncio.StreamReader] = {}
 
     async def start(self) -> asyncio.Server:
-        server = await super().start()
-        self._engine_task = asyncio.get_running_loop().create_task(self.engine.run())
+        """Listens with readers that stamp each request's arrival; starts the engine."""
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> asyncio.StreamReaderProtocol:
+            return asyncio.StreamReaderProtocol(
+                _StampingReader(loop=loop), self._handle_connection, loop=loop
+            )
+
+        server = await loop.create_server(protocol, self.host, self.port, backlog=1024)
+        self.port = server.sockets[0].getsockname()[1]
+        self._engine_task = loop.create_task(self.engine.run())
         return server
 
     async def _handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        await super()._handle_connection(reader, writer)
+        self._readers[writer] = reader
+        try:
+            await super()._handle_connection(reader, writer)
+        finally:
+            self._readers.pop(writer, None)
 
     async def _respond(
         self, method: str, path: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter
     ) -> bool:
-        arrival = time.monotonic()
+        reader = self._readers.get(writer)
+        arrival = reader.take_arrival() if isinstance(reader, _StampingReader) else time.monotonic()
         route = path.split("?", 1)[0]
         if method == "GET" and route in (self.health_route, "/health"):
             _write(writer, 200, b"{}")
@@ -148,7 +167,7 @@ class GenerativeServer(PredictionServer):
             temperature=float(request.get("temperature", 1.0)),
             rng=random.Random(seed if isinstance(seed, int) else next(self._ids)),
             emit=lambda *_: None,
-            ignore_eos=bool(request.get("ignore_eos", False)),
+            ignore_eos=self.ignore_eos or bool(request.get("ignore_eos", False)),
             arrival=arrival,
         )
         return sequence, prompt
@@ -178,7 +197,7 @@ class GenerativeServer(PredictionServer):
                 if tokens and start == 0:
                     response.event(response.chunk(role=True))
                 if tokens:
-                    response.event(response.chunk(content="".join(text[start:])))
+                    response.event(response.content("".join(text[start:])))
                     token_times.append(time.monotonic())
                 if finish_reason is not None:
                     response.event(response.chunk(finish_reason=finish_reason))
@@ -250,6 +269,25 @@ class GenerativeServer(PredictionServer):
         )
 
 
+class _StampingReader(asyncio.StreamReader):
+    """Notes when the first bytes of each request arrive: the loop's earliest sight of it, before
+    this connection (or any other) has spent time parsing, so the truth's TTFT starts there."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        super().__init__(limit=2**16, loop=loop)
+        self._arrival: float | None = None
+
+    def feed_data(self, data: Iterable[SupportsIndex]) -> None:
+        if self._arrival is None:
+            self._arrival = time.monotonic()
+        super().feed_data(data)
+
+    def take_arrival(self) -> float:
+        """The current request's arrival; the next bytes fed start the next request."""
+        arrival, self._arrival = self._arrival or time.monotonic(), None
+        return arrival
+
+
 def _usage(sequence: Sequence) -> dict[str, int]:
     return {
         "prompt_tokens": sequence.prompt_tokens,
@@ -270,6 +308,8 @@ class _Response:
             "model": model,
         }
         self.writer = writer
+        # A content chunk is this template around the JSON string of its text: no dict per token.
+        self._content = self.chunk(content="\0").split(b'"\\u0000"')
         if stream:
             writer.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
@@ -294,6 +334,10 @@ class _Response:
             choice = {"index": 0, "text": content}
         choice.update(logprobs=None, finish_reason=finish_reason)
         return json.dumps({**self.head, "choices": [choice]}).encode()
+
+    def content(self, text: str) -> bytes:
+        """The chunk carrying ``text``, the same bytes as ``chunk(content=text)``."""
+        return json.dumps(text).encode().join(self._content)
 
     def event(self, data: bytes) -> None:
         """One server-sent event, written as one HTTP chunk in one write."""
@@ -325,6 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prefill-per-token-ms", type=float, default=Costs.prefill_per_token_ms)
     parser.add_argument("--tokens-per-event", type=int, default=Costs.tokens_per_event)
     parser.add_argument("--no-usage", action="store_true", help="never send usage in streams")
+    parser.add_argument("--ignore-eos", action="store_true", help="always generate max_tokens")
     args = parser.parse_args(argv)
     costs = Costs(
         decode_base_ms=args.decode_base_ms,
@@ -341,7 +386,9 @@ def main(argv: list[str] | None = None) -> None:
             def truth(record: dict[str, Any]) -> None:
                 log.write(json.dumps(record) + "\n")
 
-        server = GenerativeServer(costs, truth=truth, send_usage=not args.no_usage, port=args.port)
+        server = GenerativeServer(
+            costs, truth=truth, send_usage=not args.no_usage, ignore_eos=args.ignore_eos, port=args.port
+        )
 
         async def serve() -> None:
             async with await server.start() as listening:
