@@ -38,11 +38,13 @@ def test_workers_snapshots_merge_to_the_single_process_numbers():
     for worker in workers:
         master.merge(json.loads(json.dumps(worker.take())))  # as sent over ZeroMQ
         assert worker.entries == {}
-    assert summary(master.to_dict()[CHAT], 100, 10.0) == summary(whole.to_dict()[CHAT], 100, 10.0)
+    assert summary(master.to_dict()["entries"][CHAT], 100, 10.0) == summary(
+        whole.to_dict()["entries"][CHAT], 100, 10.0
+    )
 
 
 def test_summary_token_fields_and_rates():
-    generated = summary(recorded("ttft<150ms").to_dict()[CHAT], requests=125, duration_s=10.0)
+    generated = summary(recorded("ttft<150ms").to_dict()["entries"][CHAT], requests=125, duration_s=10.0)
     assert generated is not None
     tokens = [1 + index % 20 for index in range(100)]
     assert generated["output_tokens"]["sum"] == sum(tokens)
@@ -63,7 +65,7 @@ def test_token_count_source_mixed_and_no_goodput_without_slos():
     recorder = GenerationRecorder()
     recorder.record(CHAT, generation(10, 3))
     recorder.record(CHAT, generation(10, 3, source=EVENTS))
-    generated = summary(merge_all(recorder.to_dict().values()), 2, 1.0)
+    generated = summary(merge_all(recorder.to_dict()["entries"].values()), 2, 1.0)
     assert generated is not None
     assert (generated["token_count_source"], generated["goodput"]) == ("mixed", None)
 
@@ -90,7 +92,8 @@ def test_bad_goodput_slos_name_the_fix(text):
 def test_prompt_files_take_messages_or_prompt(tmp_path):
     path = tmp_path / "prompts.jsonl"
     path.write_text(
-        '{"prompt": "hi", "max_tokens": 8}\n\n{"messages": [{"role": "user", "content": "yo"}], "model": "m"}\n'
+        '{"prompt": "hi", "max_tokens": 8}\n\n'
+        '{"messages": [{"role": "user", "content": "yo"}], "model": "m"}\n'
     )
     assert prompts.load_jsonl(path, "p.jsonl") == [
         {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 8},
@@ -123,7 +126,7 @@ def test_synthetic_prompts_are_seeded_and_within_their_spread():
 
 
 def generative_stats(slos: str = "ttft<150ms", requests: int = 100) -> dict:
-    generated = summary(recorded(slos).to_dict()[CHAT], requests, 10.0)
+    generated = summary(recorded(slos).to_dict()["entries"][CHAT], requests, 10.0)
     chat = gate_stats.entry(requests=requests, failures=requests - 100)
     chat["generation"] = generated
     data = gate_stats.stats(totals=chat, requests={CHAT: copy.deepcopy(chat)})

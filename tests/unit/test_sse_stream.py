@@ -1,6 +1,7 @@
 """The server-sent-events parser and the streamed-generation reader: splits, line endings, every way
 a stream breaks, and token counting from usage versus events."""
 
+import itertools
 import json
 
 import pytest
@@ -19,7 +20,9 @@ from vertex_loadtest.locust_load_test.streaming import (
 
 
 def chunk(content: str | None = None, finish: str | None = None, usage: dict | None = None) -> dict:
-    choices = [] if content is None and finish is None else [{"index": 0, "delta": {}, "finish_reason": finish}]
+    choices = []
+    if content is not None or finish is not None:
+        choices = [{"index": 0, "delta": {}, "finish_reason": finish}]
     if content is not None:
         choices[0]["delta"]["content"] = content
     return {"object": "chat.completion.chunk", "choices": choices, **({"usage": usage} if usage else {})}
@@ -37,7 +40,7 @@ def parse_in_reads(stream: bytes, cuts: list[int]) -> list[str]:
     parser = EventParser()
     events: list[Event] = []
     bounds = [0, *sorted(set(cuts)), len(stream)]
-    for index, (start, end) in enumerate(zip(bounds, bounds[1:], strict=False)):
+    for index, (start, end) in enumerate(itertools.pairwise(bounds)):
         events += parser.feed(stream[start:end], float(index))
     events += parser.close(float(len(bounds)))
     return [event.data for event in events]
@@ -135,7 +138,8 @@ def test_metrics_follow_vllm_definitions():
 
 def test_without_usage_tokens_are_counted_from_content_events():
     generation = read(sse(chunk("a"), chunk("b c d"), chunk("e", "length"), "[DONE]"), reads=3)
-    assert (generation.output_tokens, generation.input_tokens, generation.token_count_source) == (3, None, EVENTS)
+    counted = (generation.output_tokens, generation.input_tokens, generation.token_count_source)
+    assert counted == (3, None, EVENTS)
 
 
 def test_one_token_has_no_tpot_but_zero_for_goodput():
@@ -144,7 +148,8 @@ def test_one_token_has_no_tpot_but_zero_for_goodput():
 
 
 def test_completions_text_and_no_space_after_data():
-    stream = sse({"choices": [{"text": "ab", "finish_reason": None}]}, {"choices": [{"text": "c"}]}, space=False)
+    completions = ({"choices": [{"text": "ab", "finish_reason": None}]}, {"choices": [{"text": "c"}]})
+    stream = sse(*completions, space=False)
     generation = read(stream + b"data:[DONE]\n\n")
     assert generation.text == "abc"
 

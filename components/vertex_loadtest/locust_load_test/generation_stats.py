@@ -1,9 +1,11 @@
 """What a generative run records per request name besides latency: TTFT, TPOT and ITL histograms
-(0.2% buckets, like latency), exact token counts, where they came from, and good requests. Pure
-Python: Locust processes record it, the master merges the workers' snapshots, the runtime turns it
-into the ``generation`` object of a stats entry (``vertex_loadtest.stats``).
+(0.2% buckets, like latency), exact token counts, where they came from, and good requests; and over
+time, per window of the run, TTFT, TPOT and output tokens for the HTML report's charts. Pure Python:
+Locust processes record it, the master merges the workers' snapshots, the runtime turns it into the
+``generation`` object of a stats entry (``vertex_loadtest.stats``) and the report's section.
 """
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,33 +60,72 @@ class GenerationRecord:
         self.goodput_slos = self.goodput_slos or list(data["goodput_slos"])
 
 
+@dataclass
+class Window:
+    """All requests that finished within one window of the run (the charts' points)."""
+
+    ttft: Counter = field(default_factory=Counter)  # bucket -> requests
+    tpot: Counter = field(default_factory=Counter)
+    output_tokens: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ttft": sorted(self.ttft.items()),
+            "tpot": sorted(self.tpot.items()),
+            "tokens": self.output_tokens,
+        }
+
+    def merge(self, data: dict[str, Any]) -> None:
+        for name in ("ttft", "tpot"):
+            for bucket, count in data[name]:
+                getattr(self, name)[float(bucket)] += count
+        self.output_tokens += data["tokens"]
+
+
 class GenerationRecorder:
-    """Per request name ("POST chat"): a :class:`GenerationRecord`; goodput against ``slos``."""
+    """Per request name ("POST chat"): a :class:`GenerationRecord`, goodput against ``slos``; and
+    the run's :class:`Window` of every ``window_s`` seconds."""
 
-    def __init__(self, slos: list[goodput.RequestSlo] | None = None) -> None:
+    def __init__(self, slos: list[goodput.RequestSlo] | None = None, window_s: int = 1) -> None:
         self.slos = slos or []
+        self.window_s = max(1, int(window_s))
         self.entries: dict[str, GenerationRecord] = {}
+        self.series: dict[int, Window] = {}
 
-    def record(self, name: str, generation: Generation) -> None:
-        """Records one successful streamed request."""
+    def record(self, name: str, generation: Generation, at: float | None = None) -> None:
+        """Records one successful streamed request that ended ``at`` (Unix time; default now)."""
         entry = self.entries.get(name)
         if entry is None:
             entry = self.entries[name] = GenerationRecord(goodput_slos=[slo.text for slo in self.slos])
         values = {"ttft_ms": generation.ttft_ms, "tpot_ms": generation.tpot_ms, "e2e_ms": generation.e2e_ms}
         entry.add(generation, good=goodput.met(self.slos, values))
+        start = int((time.time() if at is None else at) // self.window_s * self.window_s)
+        window = self.series.get(start)
+        if window is None:
+            window = self.series[start] = Window()
+        window.ttft[histogram.bucket(generation.ttft_ms)] += 1
+        if generation.output_tokens > 1:
+            window.tpot[histogram.bucket(generation.tpot_ms)] += 1
+        window.output_tokens += generation.output_tokens
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: entry.to_dict() for name, entry in self.entries.items()}
+        return {
+            "entries": {name: entry.to_dict() for name, entry in self.entries.items()},
+            "window_s": self.window_s,
+            "series": {str(start): window.to_dict() for start, window in sorted(self.series.items())},
+        }
 
     def take(self) -> dict[str, Any]:
         """Returns what was recorded since the last call and starts afresh (a worker's report)."""
         snapshot = self.to_dict()
-        self.entries = {}
+        self.entries, self.series = {}, {}
         return snapshot
 
     def merge(self, snapshot: dict[str, Any]) -> None:
-        for name, data in snapshot.items():
+        for name, data in snapshot.get("entries", {}).items():
             self.entries.setdefault(name, GenerationRecord()).merge(data)
+        for start, data in snapshot.get("series", {}).items():
+            self.series.setdefault(int(start), Window()).merge(data)
 
 
 def merge_all(snapshots: Any) -> dict[str, Any] | None:

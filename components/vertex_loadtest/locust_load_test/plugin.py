@@ -36,7 +36,7 @@ from vertex_loadtest.locust_load_test.recorder import Recorder, classify
 
 CONFIG = run_config.load()
 RECORDER = Recorder()
-GENERATION = GenerationRecorder(goodput.parse(CONFIG.get("goodput", "")))
+GENERATION = GenerationRecorder(goodput.parse(CONFIG.get("goodput", "")), CONFIG.get("series_window_s", 1))
 REPORT_KEY = "vertex_loadtest"
 GENERATION_KEY = "vertex_loadtest_generation"
 #: Consecutive one-second checks an SLO must fail, after the grace period, before the run is aborted.

@@ -39,7 +39,7 @@ def build_stats(
     ended = float(dump.get("last_request_timestamp") or run["ended_at"])
     started = float(dump.get("start_time") or ended)
     duration = max(ended - started, 1e-9)
-    recorded, generated = dump["recorder"], dump.get("generation") or {}
+    recorded, generated = dump["recorder"], (dump.get("generation") or {}).get("entries", {})
     requests = {}
     for entry in dump["entries"]:
         name = f"{entry['method']} {entry['name']}"

@@ -28,7 +28,15 @@ from typing import Any
 from vertex_loadtest.durations import parse_duration
 from vertex_loadtest.errors import BadInput
 from vertex_loadtest.latency_gate import thresholds
-from vertex_loadtest.locust_load_test import cluster, request_inputs, results, run_config, sources, target
+from vertex_loadtest.locust_load_test import (
+    cluster,
+    generation_report,
+    request_inputs,
+    results,
+    run_config,
+    sources,
+    target,
+)
 from vertex_loadtest.stats import write_stats
 
 logger = logging.getLogger(__name__)
@@ -43,6 +51,8 @@ CSV_PREFIX = "locust"
 DEADLINE_GRACE_S = 30.0
 #: After SIGINT, how long Locust gets to write its reports before it is killed.
 INTERRUPT_GRACE_S = 7.0
+#: The HTML report's generation charts have at most about this many points.
+CHART_POINTS = 120
 #: How long the master waits for its workers (Locust's default, 0, waits forever).
 EXPECT_WORKERS_MAX_WAIT_S = 30
 
@@ -148,6 +158,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             "abort_on_breach": list(test.abort_on_breach),
             "abort_grace_s": abort_grace_s,
             "expect_workers_max_wait_s": EXPECT_WORKERS_MAX_WAIT_S,
+            "series_window_s": max(1, -(-run_time_s // CHART_POINTS)),
         }
         env = {**os.environ, **run_config.write(config, workdir / "run-config.json")}
         command = _locust_command(
@@ -210,6 +221,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
         cpu_peak_percent=child.cpu_peak_percent,
     )
     stats_file = write_stats(stats, output)
+    generation_report.add_to_report(output / REPORT_FILE, stats, dump.get("generation"))
     print(results.summary(stats), flush=True)
     return Outcome(stats, output / REPORT_FILE, stats_file, output)
 

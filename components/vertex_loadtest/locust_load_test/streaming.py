@@ -18,6 +18,7 @@ A stream fails as ``stream-broken`` when the connection ended before ``[DONE]`` 
 code of an ``error`` object sent inside the stream (``server`` when it has none).
 """
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,18 +97,17 @@ class StreamReader:
         if not self._content_at:
             raise StreamFailure(EMPTY_STREAM, "stream completed without any generated content")
         usage = self._usage or {}
-        completion = usage.get("completion_tokens")
-        counted = isinstance(completion, int) and not isinstance(completion, bool) and completion > 0
+        completion = _count(usage.get("completion_tokens"))
         prompt = usage.get("prompt_tokens")
         first, last = self._content_at[0], self._content_at[-1]
         return Generation(
             text="".join(self._text),
             ttft_ms=(first - self.started) * 1000,
             e2e_ms=(last - self.started) * 1000,
-            itl_ms=[(b - a) * 1000 for a, b in zip(self._content_at, self._content_at[1:], strict=False)],
-            output_tokens=completion if counted else len(self._content_at),
-            input_tokens=prompt if isinstance(prompt, int) and not isinstance(prompt, bool) else None,
-            token_count_source=USAGE if counted else EVENTS,
+            itl_ms=[(b - a) * 1000 for a, b in itertools.pairwise(self._content_at)],
+            output_tokens=completion or len(self._content_at),
+            input_tokens=_count(prompt),
+            token_count_source=USAGE if completion else EVENTS,
         )
 
     def _event(self, data: str, at: float) -> None:
@@ -140,10 +140,16 @@ class StreamReader:
             self._ended = True
 
 
+def _count(value: Any) -> int | None:
+    """A token count from ``usage``, or None when it is not a positive whole number."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def _error_failure(chunk: dict[str, Any]) -> StreamFailure:
     from vertex_loadtest.locust_load_test.recorder import classify
 
-    error = chunk.get("error") if isinstance(chunk.get("error"), dict) else chunk
+    nested = chunk.get("error")
+    error: dict[str, Any] = nested if isinstance(nested, dict) else chunk
     code = error.get("code")
     status = code if isinstance(code, int) and not isinstance(code, bool) else None
     message = str(error.get("message") or error)[:200]
