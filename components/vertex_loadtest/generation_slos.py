@@ -4,8 +4,10 @@
 - ``ttft_P``, ``tpot_P``, ``itl_P`` for P in p50, p90, p95, p99, p99.9, avg, min, max: times in
   ms or s, like latency metrics (``ttft_p95 < 500ms``, ``tpot_p50 <= 40ms``);
 - ``output_tps``: output tokens per second over the run (``output_tps >= 1000``);
-- ``goodput``: good requests per second (``goodput >= 20``), or with ``%`` their share of all
-  requests, failures included (``goodput >= 95%``, judged as ``goodput_ratio``).
+- ``goodput``: the share of all requests, failures included, that were good (met every per-request
+  SLO of ``--goodput``), as a fraction or a percentage like ``error_rate`` (``goodput >= 0.9``,
+  ``goodput >= 95%``); with ``/s``, good requests per second, vLLM's request goodput
+  (``goodput >= 20/s``, judged as ``goodput_per_s``).
 
 A stats entry without ``generation`` (no output token at all) has no value for any of them, so such
 an SLO never passes.
@@ -33,18 +35,20 @@ TIME_METRICS = {
     for time, field in _TIMES.items()
     for statistic, key in _STATISTICS.items()
 }
-#: Per-second metrics (plain numbers).
-RATE_METRICS = ("output_tps", "goodput")
-#: ``goodput`` written with ``%`` is judged as this (a fraction, like error_rate).
-GOODPUT_RATIO = "goodput_ratio"
-METRICS = (*TIME_METRICS, *RATE_METRICS, GOODPUT_RATIO)
+#: ``goodput`` written with ``/s`` is judged as this.
+GOODPUT_PER_S = "goodput_per_s"
+#: Per-second metrics (a plain number, or with ``/s``).
+RATE_METRICS = ("output_tps", GOODPUT_PER_S)
+#: A share of requests (a fraction, or with ``%``), like ``error_rate``.
+GOODPUT = "goodput"
+METRICS = (*TIME_METRICS, *RATE_METRICS, GOODPUT)
 
 
 def canonical(metric: str, unit: str) -> str:
-    """Returns the metric a bound's unit selects: ``goodput`` with ``%`` is ``goodput_ratio``;
+    """Returns the metric a bound's unit selects: ``goodput`` with ``/s`` is ``goodput_per_s``;
     ``ttft_mean`` is ``ttft_avg``."""
-    if metric == "goodput" and unit == "%":
-        return GOODPUT_RATIO
+    if metric == GOODPUT and unit == "/s":
+        return GOODPUT_PER_S
     return metric.replace("_mean", "_avg") if metric in TIME_METRICS else metric
 
 
@@ -58,7 +62,7 @@ def observe(entry: Mapping[str, Any], metric: str) -> float | None:
         value = generation.get("output_tokens_per_s") if generation else None
     else:
         goodput = generation.get("goodput") or {}
-        value = goodput.get("fraction" if metric == GOODPUT_RATIO else "per_s")
+        value = goodput.get("fraction" if metric == GOODPUT else "per_s")
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None

@@ -73,10 +73,11 @@ def test_token_count_source_mixed_and_no_goodput_without_slos():
 @pytest.mark.parametrize(
     ("text", "values", "met"),
     [
-        ("ttft<500ms,tpot<50ms", {"ttft_ms": 499, "tpot_ms": 49, "e2e_ms": 1}, True),
-        ("ttft<500ms,tpot<50ms", {"ttft_ms": 500, "tpot_ms": 49, "e2e_ms": 1}, False),
-        ("ttft:500", {"ttft_ms": 500, "tpot_ms": 0, "e2e_ms": 0}, True),  # vLLM's form: at or under
-        ("e2el<=2s", {"ttft_ms": 0, "tpot_ms": 0, "e2e_ms": 2000}, True),
+        ("ttft<500ms,tpot<50ms", {"ttft_ms": 499, "tpot_ms": 49}, True),
+        ("ttft<500ms,tpot<50ms", {"ttft_ms": 500, "tpot_ms": 49}, False),
+        ("ttft:500", {"ttft_ms": 500}, True),  # vLLM's form: at or under
+        ("e2el<=2s", {"e2e_ms": 2000}, True),
+        ("itl<30ms", {"itl_max_ms": 30.5}, False),  # every gap of the request
     ],
 )
 def test_goodput_slos(text, values, met):
@@ -146,9 +147,12 @@ def generative_stats(slos: str = "ttft<150ms", requests: int = 100) -> dict:
         ('"POST chat": ttft_p90 < 200ms', PASSED),
         ("output_tps >= 100", PASSED),
         ("output_tps >= 200", FAILED),
-        ("goodput >= 5", PASSED),
+        ("goodput >= 5/s", PASSED),
+        ("goodput >= 5.1/s", FAILED),
         ("goodput >= 51%", FAILED),
         ("goodput >= 50%", PASSED),
+        ("goodput >= 0.4", PASSED),
+        ("output_tps >= 100/s", PASSED),
     ],
 )
 def test_gate_judges_token_slos(slo, status):
@@ -157,7 +161,10 @@ def test_gate_judges_token_slos(slo, status):
 
 def test_token_slo_baselines_and_units():
     assert judge(generative_stats(), ["ttft_p95 < baseline * 1.01"], generative_stats()).status == PASSED
-    assert thresholds.parse("goodput >= 95%").metric == "goodput_ratio"
+    assert thresholds.parse("goodput >= 95%").metric == "goodput"
+    assert thresholds.parse("goodput >= 20/s").metric == "goodput_per_s"
+    with pytest.raises(BadInput, match="'20/s' for good requests per second"):
+        thresholds.parse("goodput >= 20")
     with pytest.raises(BadInput, match="no unit"):
         thresholds.parse("ttft_p95 < 500")
     with pytest.raises(BadInput, match="output tokens per second"):
@@ -169,7 +176,7 @@ def test_a_run_without_generation_never_passes_a_token_slo():
     verdict = judge(plain, ["ttft_p95 < 10s", "output_tps >= 0"])
     assert verdict.status == FAILED
     assert all("no output tokens" in (evaluation.note or "") for evaluation in verdict.evaluations)
-    no_goodput = judge(generative_stats(slos=""), ["goodput >= 0"])
+    no_goodput = judge(generative_stats(slos=""), ["goodput >= 0%"])
     assert no_goodput.status == FAILED and "--goodput" in no_goodput.evaluations[0].note
 
 

@@ -18,7 +18,7 @@ Latency metrics are over *successful* requests only (``latency_ms`` of the stats
 ``error_rate`` is the entry's ``failure_rate`` (0..1), ``failures`` and ``requests`` are counts,
 ``rps`` the achieved requests per second. Without a scope an expression judges ``totals``.
 Generative runs add ``ttft_p95``, ``tpot_p50``, ``itl_p99`` ... (times, with a unit), ``output_tps``
-(tokens per second) and ``goodput`` (good requests per second, or with ``%`` their share):
+(tokens per second) and ``goodput`` (the share of good requests, or with ``/s`` their rate):
 ``vertex_loadtest.generation_slos``.
 
 ``baseline`` is the same metric, same scope, in another stats file (the last release's run), so
@@ -79,7 +79,7 @@ _SCOPE_RE = re.compile(r"""\s*(?P<quote>["'])(?P<name>.*?)(?P=quote)\s*:(?P<rest
 _COMPARISON_RE = re.compile(
     r"\s*(?P<metric>.*?)\s*(?P<op><=|>=|==|!=|=<|=>|<|>|=)\s*(?P<bound>.*?)\s*\Z", re.DOTALL
 )
-_QUANTITY_RE = re.compile(rf"(?P<number>{_NUMBER})\s*(?P<unit>[A-Za-z%µ]*)\Z")
+_QUANTITY_RE = re.compile(rf"(?P<number>{_NUMBER})\s*(?P<unit>[A-Za-z%µ]*(?:/s)?)\Z")
 _BASELINE_RE = re.compile(r"baseline(?:\s*(?P<op>[*+-])\s*(?P<operand>.*))?\Z", re.DOTALL)
 _SHOWN = 120  # longest expression quoted back in an error message
 
@@ -189,7 +189,7 @@ def _quantity(text: str, metric: str, raw: str, *, what: str = "the bound") -> D
     match = _QUANTITY_RE.match(raw)
     if not match:
         hint = "a number with its unit, e.g. '200ms'" if _is_time(metric) else "a number, e.g. '50'"
-        if metric in ("error_rate", generation_slos.GOODPUT_RATIO):
+        if metric in ("error_rate", generation_slos.GOODPUT):
             hint = "a fraction or a percentage, e.g. '0.01' or '1%'"
         raise _bad(text, f"{what} {raw!r} is not {hint}, or 'baseline' (e.g. 'baseline * 1.1')")
     number, unit = _decimal(text, match["number"]), match["unit"]
@@ -203,7 +203,7 @@ def _quantity(text: str, metric: str, raw: str, *, what: str = "the bound") -> D
         if unit not in LATENCY_UNITS:
             raise _bad(text, f"unknown unit {unit!r} for {metric}: use 'ms' or 's' (e.g. '200ms', '1.5s')")
         return number * LATENCY_UNITS[unit]
-    if metric in ("error_rate", generation_slos.GOODPUT_RATIO):
+    if metric in ("error_rate", generation_slos.GOODPUT):
         if unit == "%":
             if number > 100:
                 raise _bad(text, f"{raw!r} is more than 100%: a share of requests is between 0% and 100%")
@@ -215,9 +215,16 @@ def _quantity(text: str, metric: str, raw: str, *, what: str = "the bound") -> D
         if number > 1:
             raise _bad(
                 text,
-                f"error_rate {raw!r} is more than 1 (100%); a bare number is a fraction: "
-                f"write '{match['number']}%' or '{number / 100}'",
+                f"{metric} {raw!r} is more than 1 (100%); a bare number is a fraction: "
+                f"write '{match['number']}%' or '{number / 100}'"
+                + (
+                    f", or '{match['number']}/s' for good requests per second"
+                    if metric != "error_rate"
+                    else ""
+                ),
             )
+        return number
+    if unit == "/s" and metric in ("rps", *generation_slos.RATE_METRICS):
         return number
     if unit:
         meaning = {
@@ -225,7 +232,7 @@ def _quantity(text: str, metric: str, raw: str, *, what: str = "the bound") -> D
             "failures": "a count",
             "requests": "a count",
             "output_tps": "output tokens per second",
-            "goodput": "good requests per second (or a share with '%')",
+            "goodput_per_s": "good requests per second",
         }[metric]
         raise _bad(
             text, f"{metric} is {meaning} and takes a plain number, not {unit!r}: write e.g. '{metric} >= 50'"
@@ -291,7 +298,7 @@ def parse(text: Any) -> Threshold:
     if not comparison:
         raise _bad(text, f"no comparison operator (<, <=, >, >=, ==): write METRIC OP VALUE, e.g. {EXAMPLES}")
     raw_metric, op, raw_bound = comparison["metric"], comparison["op"], comparison["bound"]
-    metric = generation_slos.canonical(_metric(text, raw_metric), "%" if raw_bound.endswith("%") else "")
+    metric = generation_slos.canonical(_metric(text, raw_metric), "/s" if raw_bound.endswith("/s") else "")
     if op not in OPERATORS:
         fix = {"=": "==", "=<": "<=", "=>": ">="}.get(op)
         advice = f"write {fix!r}" if fix else "use one of <, <=, >, >=, =="
@@ -334,7 +341,7 @@ def _example_value(metric: str) -> str:
     if _is_time(metric):
         return "200ms"
     examples = {"error_rate": "1%", "failures": "0", "rps": "50", "requests": "1000", "output_tps": "1000"}
-    return examples.get(metric, "95%" if metric.startswith("goodput") else "50")
+    return examples.get(metric, "95%" if metric == generation_slos.GOODPUT else "50")
 
 
 def parse_all(expressions: Any, *, baseline_given: bool | None = None) -> list[Threshold]:
@@ -483,9 +490,9 @@ def format_value(metric: str, value: float | None) -> str:
         if abs(value) >= 10_000:
             return f"{value / 1000:.4g} s"
         return f"{_trim(value, 3)} ms"
-    if metric in ("error_rate", generation_slos.GOODPUT_RATIO):
+    if metric in ("error_rate", generation_slos.GOODPUT):
         return f"{_trim(value * 100, 4)}%"
-    if metric in ("rps", "output_tps", "goodput"):
+    if metric in ("rps", *generation_slos.RATE_METRICS):
         return f"{_trim(value, 2)}/s"
     return _trim(value, 3)
 

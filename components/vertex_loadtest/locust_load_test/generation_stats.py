@@ -97,7 +97,12 @@ class GenerationRecorder:
         entry = self.entries.get(name)
         if entry is None:
             entry = self.entries[name] = GenerationRecord(goodput_slos=[slo.text for slo in self.slos])
-        values = {"ttft_ms": generation.ttft_ms, "tpot_ms": generation.tpot_ms, "e2e_ms": generation.e2e_ms}
+        values = {
+            "ttft_ms": generation.ttft_ms,
+            "tpot_ms": generation.tpot_ms,
+            "itl_max_ms": max(generation.itl_ms, default=0.0),
+            "e2e_ms": generation.e2e_ms,
+        }
         entry.add(generation, good=goodput.met(self.slos, values))
         start = int((time.time() if at is None else at) // self.window_s * self.window_s)
         window = self.series.get(start)
