@@ -2,8 +2,8 @@
 
 A request is *good* when it succeeded and met every SLO given (failures count against goodput).
 Metrics: ``ttft``, ``tpot``, ``itl`` (every gap of the request), ``e2e`` (vLLM's ``e2el`` too).
-Each SLO is ``METRIC<VALUE`` or ``METRIC<=VALUE`` with ``ms`` or ``s`` (a bare number is ms), or vLLM's ``METRIC:VALUE``
-(milliseconds, met when at or under the value).
+Each SLO is ``METRIC<VALUE`` or ``METRIC<=VALUE`` with ``ms`` or ``s`` (a bare number is ms), or
+vLLM's ``METRIC:VALUE`` (milliseconds, met when at or under the value).
 """
 
 import operator
