@@ -55,6 +55,8 @@ class Sequence:
     admitted: float | None = None
     generated: int = 0
     cancelled: bool = False
+    #: The latest the engine woke from a step while this sequence ran: the server's own loop lag.
+    lag_ms: float = 0.0
     _tokens: Iterator[str] | None = None
 
 
@@ -98,8 +100,11 @@ class Engine:
             return
         outputs = [(sequence, *self._decode(sequence)) for sequence in self.running]
         duration_s = costs.step_ms(len(self.running), admitted_tokens) / 1000
-        await asyncio.sleep(max(0.0, started + duration_s - time.monotonic()))
+        due = started + duration_s
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        lag_ms = max(0.0, time.monotonic() - due) * 1000
         for sequence, tokens, finish_reason in outputs:
+            sequence.lag_ms = max(sequence.lag_ms, lag_ms)
             if not sequence.cancelled:
                 sequence.emit(sequence, tokens, finish_reason)
         self.running = [sequence for sequence, _, finish_reason in outputs if finish_reason is None]

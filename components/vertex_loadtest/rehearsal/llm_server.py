@@ -11,8 +11,9 @@
 
 Tokens come from ``TrigramModel`` scheduled by ``Engine`` (continuous batching, prefill, a capacity).
 The server logs its own truth per request (``truth``: a callable given one dict per finished request):
-arrival, queueing, the time of every content event it wrote (``token_ms``, from arrival), TTFT, E2E
-and token counts, measured around its own writes, for benchmarks that judge a client's timing.
+arrival (when the request's first bytes reached the loop), queueing, the time of every content event
+it wrote (``token_ms``, from arrival), TTFT, E2E, token counts, and ``server_lag_ms``: how late its
+step loop woke while the request ran (a busy or starved server stamps late; benchmarks report it).
 
 Run it as Vertex would run the container::
 
@@ -265,6 +266,7 @@ class GenerativeServer(PredictionServer):
                 "token_ms": [round((t - start) * 1000, 3) for t in token_times] if stream else [],
                 "prompt_tokens": sequence.prompt_tokens,
                 "completion_tokens": sequence.generated,
+                "server_lag_ms": round(sequence.lag_ms, 3),
             }
         )
 
