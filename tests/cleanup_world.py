@@ -7,7 +7,9 @@ from typing import Any
 
 from google.cloud import aiplatform_v1
 
-from vertex_loadtest.endpoint_cleanup.cleanup import CleanupConfig, CleanupReport, run_cleanup
+from vertex_loadtest.endpoint_cleanup.cleanup import run_cleanup
+from vertex_loadtest.endpoint_cleanup.config import CleanupConfig
+from vertex_loadtest.endpoint_cleanup.report import CleanupReport
 from vertex_loadtest.labels import RUN_LABEL_KEY, sanitize_label_value
 from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
 from vertex_loadtest.vertex_clients import client_kwargs

@@ -65,7 +65,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--older-than", default="6h", help="with --sweep: only endpoints created longer ago (default: 6h)"
     )
-    parser.add_argument("--deadline", default="30m", help="give up (exit 1) after this long (default: 30m)")
+    parser.add_argument(
+        "--deadline",
+        default="45m",
+        help="give up (exit 1) after this long (default: 45m, enough to wait out a GPU deploy in flight)",
+    )
     parser.add_argument(
         "--in-flight",
         choices=("cancel", "wait"),
@@ -91,7 +95,9 @@ def parse_labels(items: list[str]) -> dict[str, str]:
 
 def _run(args: argparse.Namespace) -> int:
     from vertex_loadtest.durations import parse_duration
-    from vertex_loadtest.endpoint_cleanup.cleanup import CleanupConfig, render_markdown, run_cleanup
+    from vertex_loadtest.endpoint_cleanup.cleanup import run_cleanup
+    from vertex_loadtest.endpoint_cleanup.config import CleanupConfig
+    from vertex_loadtest.endpoint_cleanup.report import render_markdown
 
     config = CleanupConfig(
         project=args.project,
