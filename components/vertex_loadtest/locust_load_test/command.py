@@ -63,7 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--prompts", default="", help="JSONL of prompts: messages or prompt per line (path or gs://)"
     )
-    parser.add_argument("--max-tokens", type=int, default=0, help="max_tokens of prompts that set none")
+    parser.add_argument(
+        "--max-tokens", type=int, default=0, help="cap on every answer's max_tokens (0: none)"
+    )
     parser.add_argument("--input-tokens", type=int, default=0, help="synthetic prompts of about N tokens")
     parser.add_argument(
         "--output-tokens", type=int, default=0, help="synthetic prompts asking for about N tokens"

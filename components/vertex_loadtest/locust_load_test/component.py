@@ -66,7 +66,7 @@ def LocustLoadTestOp(
             and goodput to the stats.
         prompts: JSONL of prompts for ``chat``/``stream-raw``: ``messages`` or ``prompt`` per line,
             optional ``max_tokens``.
-        max_tokens: ``max_tokens`` of prompts that set none; 0: the server's default.
+        max_tokens: A cap on every request's ``max_tokens`` (set where a prompt has none); 0: no cap.
         input_tokens: Instead of ``prompts``: synthetic prompts of about this many tokens.
         output_tokens: Synthetic prompts ask for about this many tokens.
         token_spread: Synthetic lengths vary uniformly within this fraction of the means.

@@ -9,6 +9,7 @@ writes ``report.html``, ``stats.json`` and Locust's CSVs to the output directory
 """
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from vertex_loadtest.errors import BadInput
 from vertex_loadtest.latency_gate import thresholds
 from vertex_loadtest.locust_load_test import (
     cluster,
+    dedicated_dns,
     generation_report,
     request_inputs,
     results,
@@ -81,7 +83,7 @@ class LoadTest:
     abort_grace: str = "30s"  # no early abort before this much of the run
     api: str = "predict"  # predict | chat | stream-raw
     prompts: str = ""  # JSONL of prompts (generative APIs): local path, /gcs/ path or gs:// URI
-    max_tokens: int = 0  # default max_tokens of a prompt; 0: the prompt's or the server's
+    max_tokens: int = 0  # cap on every request's max_tokens; 0: the prompt's or the server's
     input_tokens: int = 0  # synthetic prompts of about this many tokens (without prompts)
     output_tokens: int = 0  # ... asking for about this many
     token_spread: float = 0.0  # synthetic lengths vary uniformly within this fraction
@@ -133,6 +135,9 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
     if test.abort_on_breach:
         thresholds.parse_all(list(test.abort_on_breach), baseline_given=False)
     resolved = target.resolve(test.host, test.endpoint, test.auth, test.api)
+    if resolved.endpoint and test.api != target.PREDICT:
+        dedicated = dedicated_dns.lookup(resolved.host, resolved.endpoint, resolved.anonymous)
+        resolved = dataclasses.replace(resolved, host=dedicated or resolved.host)
     processes = test.processes or os.cpu_count() or 1
     # The Locust worker processes the master waits for: one per core here, or on every worker replica.
     if role.kind == "single":

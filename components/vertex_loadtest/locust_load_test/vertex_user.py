@@ -194,8 +194,8 @@ class VertexChatUser(FastHttpUser):
             name: The request name in the statistics (reported as ``POST {name}``).
             **parameters: More body fields (``max_tokens``, ``temperature``, ``model``, ...).
         """
-        if self.max_tokens and "max_tokens" not in parameters:
-            parameters["max_tokens"] = self.max_tokens
+        if self.max_tokens:  # the run's cap: sets max_tokens, or lowers a larger one
+            parameters["max_tokens"] = min(parameters.get("max_tokens") or self.max_tokens, self.max_tokens)
         body = {
             "messages": messages,
             **parameters,
