@@ -1,0 +1,86 @@
+"""Generation through the Vertex AI emulator: chat completions (v1beta1) and ``:streamRawPredict``
+reach the deployed generative model server and stream through as it writes, errors keep their status."""
+
+import http.client
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from vertex_loadtest.rehearsal.llm_engine import Costs
+from vertex_loadtest.rehearsal.llm_server import GenerativeServer
+from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator, deploy_local_model
+
+CHAT = {"messages": [{"role": "user", "content": "How does the event loop run?"}], "ignore_eos": True}
+
+
+@pytest.fixture
+def deployed(vertex_emulator: VertexEmulator) -> Iterator[tuple[VertexEmulator, str, list[dict[str, Any]]]]:
+    truth: list[dict[str, Any]] = []
+    with GenerativeServer(Costs(decode_base_ms=5.0), truth=truth.append) as server:
+        names = deploy_local_model(
+            vertex_emulator.api_endpoint, project="p", location="us-central1", model_url=server.url
+        )
+        yield vertex_emulator, names["endpoint"], truth
+
+
+def _post(emulator: VertexEmulator, path: str, body: dict[str, Any]) -> http.client.HTTPResponse:
+    connection = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=30)
+    connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+    return connection.getresponse()
+
+
+def _events(response: http.client.HTTPResponse) -> Iterator[str]:
+    buffer = b""
+    while piece := response.read1(65536):
+        buffer += piece
+        while b"\n\n" in buffer:
+            event, buffer = buffer.split(b"\n\n", 1)
+            yield event.decode().removeprefix("data: ")
+
+
+def test_v1beta1_chat_completions_stream_through_as_the_model_writes(deployed) -> None:
+    emulator, endpoint, truth = deployed
+    body = {**CHAT, "max_tokens": 20, "stream": True, "stream_options": {"include_usage": True}}
+    response = _post(emulator, f"/v1beta1/{endpoint}/chat/completions", body)
+    assert response.status == 200 and response.getheader("Content-Type") == "text/event-stream"
+    events = _events(response)
+    first_content = next(e for e in events if '"content": "' in e and '"role"' not in e)
+    assert json.loads(first_content)["choices"][0]["delta"]["content"]
+    assert truth == [], "the first token reached the client while the model was still generating"
+    rest = list(events)
+    assert rest[-1] == "[DONE]"
+    assert json.loads(rest[-2])["usage"]["completion_tokens"] == 20
+    assert len(truth) == 1 and len(truth[0]["token_ms"]) == 20
+    assert emulator.predict_statuses == {200: 1}
+
+
+def test_stream_raw_predict_passes_an_openai_body_to_the_predict_route(deployed) -> None:
+    emulator, endpoint, _ = deployed
+    body = {**CHAT, "max_tokens": 3, "stream": True}
+    response = _post(emulator, f"/v1/{endpoint}:streamRawPredict", body)
+    assert response.status == 200
+    events = list(_events(response))
+    assert events[-1] == "[DONE]"
+    assert json.loads(events[0])["object"] == "chat.completion.chunk"
+
+
+def test_a_non_streamed_chat_completion_passes_through_whole(deployed) -> None:
+    emulator, endpoint, _ = deployed
+    response = _post(emulator, f"/v1/{endpoint}/chat/completions", {**CHAT, "max_tokens": 4})
+    answer = json.loads(response.read())
+    assert response.status == 200 and answer["usage"]["completion_tokens"] == 4
+
+
+def test_model_server_errors_and_injected_faults_keep_their_status(deployed) -> None:
+    emulator, endpoint, _ = deployed
+    refused = _post(emulator, f"/v1beta1/{endpoint}/chat/completions", {**CHAT, "max_tokens": 0})
+    error = json.loads(refused.read())["error"]
+    assert refused.status == 400 and error["status"] == "INVALID_ARGUMENT"
+    assert "max_tokens" in error["message"]
+    emulator.fail_requests(429, kind="chatCompletions")
+    throttled = _post(emulator, f"/v1beta1/{endpoint}/chat/completions", {**CHAT, "max_tokens": 2})
+    assert throttled.status == 429 and json.loads(throttled.read())["error"]["status"] == "RESOURCE_EXHAUSTED"
+    missing = _post(emulator, "/v1beta1/projects/p/locations/us-central1/endpoints/9/chat/completions", CHAT)
+    assert missing.status == 404
