@@ -159,3 +159,26 @@ def test_broken_streams_are_failures_of_their_kind(tmp_path):
     assert entry["failures"] == sum(errors.values())
     assert entry["generation"]["output_tokens"]["sum"] == 3 * entry["successes"] > 0
     assert entry["generation"]["ttft_ms"]["min"] > 0
+
+
+def test_abort_on_breach_judges_token_slos(tmp_path):
+    with GenerativeServer() as server:
+        outcome = run_load_test(
+            LoadTest(
+                host=server.url,
+                api="stream-raw",
+                input_tokens=20,
+                output_tokens=8,
+                users=4,
+                spawn_rate=20,
+                run_time="60s",
+                processes=1,
+                abort_on_breach=("ttft_p50 < 0.001ms",),
+                abort_grace="1s",
+            ),
+            tmp_path / "out",
+        )
+    stats = outcome.stats
+    assert stats["run"]["stop_reason"] == "aborted-on-breach"
+    assert stats["run"]["duration_s"] < 30
+    assert stats["totals"]["generation"]["output_tokens"]["sum"] > 0
