@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 from locust import FastHttpUser
 
 from vertex_loadtest.locust_load_test import run_config
-from vertex_loadtest.locust_load_test.streaming import StreamFailure, StreamReader
+from vertex_loadtest.locust_load_test.streaming import Generation, StreamFailure, StreamReader
 
 _SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 _DEFAULT_INSTANCES: list[Any] = [{"text": "Write a dialog using Shakespeare language."}]
@@ -230,11 +230,12 @@ class VertexChatUser(FastHttpUser):
             return generation.text
 
 
-def _read_stream(stream: Any, reader: StreamReader) -> Any:
+def _read_stream(stream: Any, reader: StreamReader) -> Generation:
     """Feeds ``reader`` each network read of a streamed HTTP body, stamped when ``recv`` returns.
 
     geventhttpclient's own ``read(n)`` waits for ``n`` bytes; a stream needs each read as it comes, so
-    this receives on the response's socket and lets its HTTP parser de-chunk the body.
+    this receives on the response's socket and lets its HTTP parser de-chunk the body. Body bytes that
+    came in the same read as the headers are stamped on entry, microseconds after they arrived.
     """
     body = stream._body_buffer  # bytes that arrived with the headers
     if body:
