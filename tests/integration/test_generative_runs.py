@@ -4,6 +4,7 @@ breaks its streams in every way a real one does."""
 
 import json
 import math
+import re
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -79,6 +80,8 @@ def test_two_processes_merge_to_the_raw_generation_samples(tmp_path, monkeypatch
     assert stats["totals"]["generation"]["output_tokens"] == generation["output_tokens"]
     report = outcome.report.read_text(encoding="utf-8")
     assert "Time to first token" in report and "Output tokens per second" in report
+    locust_rows = json.loads(re.search(r'"requests_statistics":\s*(\[.*?\])', report).group(1))
+    assert [row["num_requests"] for row in locust_rows if row["name"] == "chat"] == [entry["requests"]]
     verdict = judge(stats, ["ttft_p95 < 10s", "output_tps > 0"], min_requests=1)
     assert verdict.status == PASSED
     assert judge(stats, ["ttft_p95 < 0.001ms"], min_requests=1).status == FAILED
