@@ -177,3 +177,26 @@ def test_broken_streams_fail_with_their_kind(stream, kind):
 
 def test_finish_reason_without_done_is_complete():
     assert read(sse(chunk("a"), chunk("b", "stop"))).output_tokens == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.text(min_size=1, max_size=5), min_size=1, max_size=8),
+    st.booleans(),
+    st.sampled_from(["\n", "\r\n"]),
+    st.data(),
+)
+def test_any_split_of_a_generation_gives_the_same_text_and_tokens(pieces, usage, newline, data):
+    events = [chunk(piece) for piece in pieces[:-1]] + [chunk(pieces[-1], "stop")]
+    if usage:
+        events.append(chunk(usage={"prompt_tokens": 3, "completion_tokens": 2 * len(pieces)}))
+    stream = sse(*events, ": ping", "[DONE]", newline=newline).replace(b"data: : ping", b": ping")
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, len(stream) - 1), max_size=10))))
+    reader = StreamReader(0.0)
+    for index, (start, end) in enumerate(itertools.pairwise([0, *cuts, len(stream)]), start=1):
+        reader.feed(stream[start:end], float(index))
+    generation = reader.finish(100.0)
+    assert generation.text == "".join(pieces)
+    assert generation.output_tokens == (2 * len(pieces) if usage else len(pieces))
+    assert len(generation.itl_ms) == len(pieces) - 1
+    assert generation.ttft_ms <= generation.e2e_ms
