@@ -14,6 +14,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="EXPR",
         help="an SLO expression, repeatable (default: the pipeline's); try 'p95 < 1ms'",
     )
+    demo.add_argument(
+        "--llm",
+        action="store_true",
+        help="deploy a small generative model and stream chat completions (TTFT, TPOT, goodput SLOs)",
+    )
     demo.add_argument("--fail-deploy", action="store_true", help="make the model deployment fail")
     demo.add_argument("--keep-on-success", action="store_true", help="keep the endpoint when the gate passes")
     demo.add_argument("--run-time", default="20s", help="length of the load test (default: 20s)")
