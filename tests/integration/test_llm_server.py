@@ -173,3 +173,24 @@ def test_the_fast_content_chunk_is_byte_for_byte_the_general_one(api) -> None:
     response = _Response(api, "m", writer=None, stream=False)  # type: ignore[arg-type]
     for text in ("word", ' "quoted" \\ é', "\n", "\0"):
         assert response.content(text) == response.chunk(content=text)
+
+
+def test_the_truth_starts_when_the_kernel_received_the_request_not_when_the_loop_got_to_it() -> None:
+    import threading
+    import time
+
+    truth: list[dict[str, Any]] = []
+    with GenerativeServer(Costs(decode_base_ms=1.0), truth=truth.append, model=MODEL) as running:
+        blocked = threading.Event()
+
+        def block() -> None:
+            blocked.set()
+            time.sleep(0.3)  # the server's loop is busy: it cannot read the request meanwhile
+
+        running._loop.call_soon_threadsafe(block)  # type: ignore[union-attr]
+        blocked.wait(5)
+        sent = time.monotonic()
+        status, _, _ = post(running, "/v1/completions", {"prompt": "the", "max_tokens": 2, "stream": True})
+    assert status == 200
+    assert sent <= truth[0]["arrival"] < sent + 0.15, "stamped on receipt, not 0.3 s later"
+    assert truth[0]["ttft_ms"] >= 150, "the loop's delay is in the server's own TTFT"

@@ -11,9 +11,9 @@
 
 Tokens come from ``TrigramModel`` scheduled by ``Engine`` (continuous batching, prefill, a capacity).
 The server logs its own truth per request (``truth``: a callable given one dict per finished request):
-arrival (when the request's first bytes reached the loop), queueing, the time of every content event
-it wrote (``token_ms``, from arrival), TTFT, E2E, token counts, and ``server_lag_ms``: how late its
-step loop woke while the request ran (a busy or starved server stamps late; benchmarks report it).
+arrival (the kernel's receive time of the request's first bytes: ``arrival_stamps``), queueing, the
+time of every content event it wrote (``token_ms``, from arrival), TTFT, E2E, token counts, and
+``server_lag_ms``: how late its step loop woke while the request ran (a starved server writes late).
 
 Run it as Vertex would run the container::
 
@@ -27,11 +27,11 @@ import itertools
 import json
 import os
 import random
-import socket
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, SupportsIndex
+from collections.abc import Callable
+from typing import Any
 
+from vertex_loadtest.rehearsal.arrival_stamps import StampingReader, listening_socket
 from vertex_loadtest.rehearsal.llm_engine import Costs, Engine, Sequence
 from vertex_loadtest.rehearsal.prediction_server import PredictionServer, _write
 from vertex_loadtest.rehearsal.text_model import TrigramModel, detokenize, tokenize
@@ -78,24 +78,19 @@ class GenerativeServer(PredictionServer):
         self._readers: dict[asyncio.StreamWriter, asyncio.StreamReader] = {}
 
     async def start(self) -> asyncio.Server:
-        """Listens with readers that stamp each request's arrival; starts the engine."""
+        """Listens with readers that stamp each request's arrival (``arrival_stamps``); starts the engine."""
         loop = asyncio.get_running_loop()
 
         def protocol() -> asyncio.StreamReaderProtocol:
-            return asyncio.StreamReaderProtocol(
-                _StampingReader(loop=loop), self._handle_connection, loop=loop
-            )
+            return asyncio.StreamReaderProtocol(StampingReader(loop=loop), self._handle_connection, loop=loop)
 
-        server = await loop.create_server(protocol, self.host, self.port, backlog=1024)
+        server = await loop.create_server(protocol, sock=listening_socket(self.host, self.port))
         self.port = server.sockets[0].getsockname()[1]
         self._engine_task = loop.create_task(self.engine.run())
         return server
 
     async def _handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._readers[writer] = reader
+        self._readers[writer] = reader  # its connection has TCP_NODELAY (StampedSocket.accept)
         try:
             await super()._handle_connection(reader, writer)
         finally:
@@ -105,7 +100,7 @@ class GenerativeServer(PredictionServer):
         self, method: str, path: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter
     ) -> bool:
         reader = self._readers.get(writer)
-        arrival = reader.take_arrival() if isinstance(reader, _StampingReader) else time.monotonic()
+        arrival = reader.take_arrival() if isinstance(reader, StampingReader) else time.monotonic()
         route = path.split("?", 1)[0]
         if method == "GET" and route in (self.health_route, "/health"):
             _write(writer, 200, b"{}")
@@ -269,25 +264,6 @@ class GenerativeServer(PredictionServer):
                 "server_lag_ms": round(sequence.lag_ms, 3),
             }
         )
-
-
-class _StampingReader(asyncio.StreamReader):
-    """Notes when the first bytes of each request arrive: the loop's earliest sight of it, before
-    this connection (or any other) has spent time parsing, so the truth's TTFT starts there."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop):
-        super().__init__(limit=2**16, loop=loop)
-        self._arrival: float | None = None
-
-    def feed_data(self, data: Iterable[SupportsIndex]) -> None:
-        if self._arrival is None:
-            self._arrival = time.monotonic()
-        super().feed_data(data)
-
-    def take_arrival(self) -> float:
-        """The current request's arrival; the next bytes fed start the next request."""
-        arrival, self._arrival = self._arrival or time.monotonic(), None
-        return arrival
 
 
 def _usage(sequence: Sequence) -> dict[str, int]:
