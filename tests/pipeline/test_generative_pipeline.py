@@ -64,3 +64,26 @@ def test_generative_rehearsal_fails_a_token_slo_and_still_cleans_up(tmp_path):
     assert "Latency gate: ❌ FAILED" in stdout and "ttft_p95 < 1ms" in stdout
     assert endpoints_left(stdout) == 0
     assert list(tmp_path.glob("pipeline-root/*/endpointcleanupop/report"))
+
+
+@pytest.mark.slow
+def test_a_prompts_file_is_imported_and_its_prompts_are_sent(tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    lines = [
+        {"messages": [{"role": "user", "content": f"Explain item {n} of the list."}], "max_tokens": 5}
+        for n in range(3)
+    ]
+    prompts.write_text("\n".join(json.dumps(line) for line in lines))
+    code, stdout, output = run_demo(tmp_path / "out", "--llm", "--prompts", str(prompts))
+    assert code == 0, output[-3000:]
+    assert endpoints_left(stdout) == 0
+    stats_file = next((tmp_path / "out").glob("pipeline-root/*/locustloadtestop-2/stats/stats.json"))
+    entry = json.loads(stats_file.read_text())["requests"]["POST chat"]
+    assert entry["generation"]["output_tokens"]["max"] <= 5, (
+        "the file's max_tokens, not the synthetic prompts'"
+    )
+
+
+def test_prompts_without_llm_is_bad_input(tmp_path):
+    code, _, output = run_demo(tmp_path, "--prompts", str(tmp_path / "missing.jsonl"))
+    assert code == 2 and "--prompts needs --llm" in output

@@ -1,6 +1,7 @@
 """``vertex-loadtest demo`` and ``vertex-loadtest emulator``: the local rehearsal's command line."""
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,6 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--llm",
         action="store_true",
         help="deploy a small generative model and stream chat completions (TTFT, TPOT, goodput SLOs)",
+    )
+    demo.add_argument(
+        "--prompts",
+        metavar="FILE.jsonl",
+        help="with --llm: a prompts file, uploaded and given to the pipeline",
     )
     demo.add_argument("--fail-deploy", action="store_true", help="make the model deployment fail")
     demo.add_argument("--keep-on-success", action="store_true", help="keep the endpoint when the gate passes")
@@ -44,7 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from vertex_loadtest.errors import BadInput
     from vertex_loadtest.rehearsal.demo import run_demo
+
+    if args.prompts and not args.llm:
+        raise BadInput("--prompts needs --llm: prompts are for generative runs (vertex-loadtest demo --llm)")
+    if args.prompts and not Path(args.prompts).is_file():
+        raise BadInput(f"--prompts {args.prompts}: no such file; give a JSONL file of prompts")
 
     return run_demo(args)
 

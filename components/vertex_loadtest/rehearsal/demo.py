@@ -29,7 +29,7 @@ from typing import Any
 from vertex_loadtest.rehearsal.ports import free_port
 
 PROJECT, LOCATION = "rehearsal-project", "us-central1"
-BUCKET, LOCUSTFILE_OBJECT = "rehearsal-tests", "perf/locustfile.py"
+BUCKET, LOCUSTFILE_OBJECT, PROMPTS_OBJECT = "rehearsal-tests", "perf/locustfile.py", "perf/prompts.jsonl"
 SERVER_START_TIMEOUT_S = 30
 #: Read as files, never imported here: importing them would import locust (and gevent's patches).
 SAMPLE_LOCUSTFILE = Path(__file__).resolve().parent / "sample_locustfile.py"
@@ -117,14 +117,15 @@ def model_server(module: str) -> Iterator[str]:
         process.wait(10)
 
 
-def upload_locustfile(path: Path) -> tuple[str, str]:
-    """Puts the sample locustfile in the GCS emulator; returns its gs:// URI and SHA-256."""
+def upload(path: Path, name: str) -> tuple[str, str]:
+    """Puts a file in the GCS emulator's bucket; returns its gs:// URI and SHA-256."""
     from google.cloud.storage import Client
 
+    client = Client(project=PROJECT)
+    bucket = client.lookup_bucket(BUCKET) or client.create_bucket(BUCKET)
     source = path.read_bytes()
-    bucket = Client(project=PROJECT).create_bucket(BUCKET)
-    bucket.blob(LOCUSTFILE_OBJECT).upload_from_string(source)
-    return f"gs://{BUCKET}/{LOCUSTFILE_OBJECT}", hashlib.sha256(source).hexdigest()
+    bucket.blob(name).upload_from_string(source)
+    return f"gs://{BUCKET}/{name}", hashlib.sha256(source).hexdigest()
 
 
 def register_model(model_url: str, display_name: str) -> str:
@@ -173,7 +174,11 @@ def run_demo(args: argparse.Namespace) -> int:
         )
         say(f"GCS emulator {storage_url}, Vertex AI emulator {vertex.api_endpoint}")
         model_url = stack.enter_context(model_server(flavour.server_module))
-        locustfile_uri, locustfile_sha256 = upload_locustfile(flavour.locustfile)
+        locustfile_uri, locustfile_sha256 = upload(flavour.locustfile, LOCUSTFILE_OBJECT)
+        arguments = dict(flavour.pipeline_arguments)
+        if args.prompts:  # the file's prompts replace the synthetic ones
+            arguments = {k: v for k, v in arguments.items() if k not in ("input_tokens", "output_tokens")}
+            arguments["prompts_uri"] = upload(Path(args.prompts), PROMPTS_OBJECT)[0]
         model_name = register_model(model_url, flavour.display_name)
         say(f"model {model_name} served by {model_url}; locustfile {locustfile_uri}")
         if args.fail_deploy:
@@ -194,7 +199,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 users=args.users,
                 slos=slos,
                 keep_endpoint_on_success=args.keep_on_success,
-                **flavour.pipeline_arguments,
+                **arguments,
             )
             succeeded = True
         except RuntimeError as error:
