@@ -84,3 +84,34 @@ def test_model_server_errors_and_injected_faults_keep_their_status(deployed) -> 
     assert throttled.status == 429 and json.loads(throttled.read())["error"]["status"] == "RESOURCE_EXHAUSTED"
     missing = _post(emulator, "/v1beta1/projects/p/locations/us-central1/endpoints/9/chat/completions", CHAT)
     assert missing.status == 404
+
+
+def test_a_stream_the_model_server_breaks_reaches_the_client_broken(vertex_emulator: VertexEmulator) -> None:
+    import socket
+    import threading
+
+    first = b'data: {"choices": [{"index": 0, "delta": {"content": "Hi"}}]}\n\n'
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def break_after_one_event() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+            connection.sendall(head + b"%x\r\n%s\r\n" % (len(first), first))
+
+    peer = threading.Thread(target=break_after_one_event, daemon=True)
+    peer.start()
+    with listener:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        names = deploy_local_model(
+            vertex_emulator.api_endpoint, project="p", location="us-central1", model_url=url
+        )
+        response = _post(
+            vertex_emulator, f"/v1beta1/{names['endpoint']}/chat/completions", {**CHAT, "stream": True}
+        )
+        assert response.status == 200
+        assert response.read1(65536) == first, "what the model server sent before breaking arrives"
+        with pytest.raises(http.client.IncompleteRead):
+            response.read()
+        peer.join(5)
