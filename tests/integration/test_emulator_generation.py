@@ -3,7 +3,7 @@ reach the deployed generative model server and stream through as it writes, erro
 
 import http.client
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,10 +25,23 @@ def deployed(vertex_emulator: VertexEmulator) -> Iterator[tuple[VertexEmulator, 
         yield vertex_emulator, names["endpoint"], truth
 
 
-def _post(emulator: VertexEmulator, path: str, body: dict[str, Any]) -> http.client.HTTPResponse:
-    connection = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=30)
-    connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
-    return connection.getresponse()
+Post = Callable[[str, dict[str, Any]], http.client.HTTPResponse]
+
+
+@pytest.fixture
+def post(vertex_emulator: VertexEmulator) -> Iterator[Post]:
+    """POSTs JSON to the emulator; every connection is closed at the end of the test."""
+    connections: list[http.client.HTTPConnection] = []
+
+    def send(path: str, body: dict[str, Any]) -> http.client.HTTPResponse:
+        connection = http.client.HTTPConnection("127.0.0.1", vertex_emulator.port, timeout=30)
+        connections.append(connection)
+        connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        return connection.getresponse()
+
+    yield send
+    for connection in connections:
+        connection.close()
 
 
 def _events(response: http.client.HTTPResponse) -> Iterator[str]:
@@ -40,10 +53,10 @@ def _events(response: http.client.HTTPResponse) -> Iterator[str]:
             yield event.decode().removeprefix("data: ")
 
 
-def test_v1beta1_chat_completions_stream_through_as_the_model_writes(deployed) -> None:
+def test_v1beta1_chat_completions_stream_through_as_the_model_writes(deployed, post: Post) -> None:
     emulator, endpoint, truth = deployed
     body = {**CHAT, "max_tokens": 20, "stream": True, "stream_options": {"include_usage": True}}
-    response = _post(emulator, f"/v1beta1/{endpoint}/chat/completions", body)
+    response = post(f"/v1beta1/{endpoint}/chat/completions", body)
     assert response.status == 200 and response.getheader("Content-Type") == "text/event-stream"
     events = _events(response)
     first_content = next(e for e in events if '"content": "' in e and '"role"' not in e)
@@ -56,37 +69,39 @@ def test_v1beta1_chat_completions_stream_through_as_the_model_writes(deployed) -
     assert emulator.predict_statuses == {200: 1}
 
 
-def test_stream_raw_predict_passes_an_openai_body_to_the_predict_route(deployed) -> None:
-    emulator, endpoint, _ = deployed
+def test_stream_raw_predict_passes_an_openai_body_to_the_predict_route(deployed, post: Post) -> None:
+    _, endpoint, _ = deployed
     body = {**CHAT, "max_tokens": 3, "stream": True}
-    response = _post(emulator, f"/v1/{endpoint}:streamRawPredict", body)
+    response = post(f"/v1/{endpoint}:streamRawPredict", body)
     assert response.status == 200
     events = list(_events(response))
     assert events[-1] == "[DONE]"
     assert json.loads(events[0])["object"] == "chat.completion.chunk"
 
 
-def test_a_non_streamed_chat_completion_passes_through_whole(deployed) -> None:
-    emulator, endpoint, _ = deployed
-    response = _post(emulator, f"/v1/{endpoint}/chat/completions", {**CHAT, "max_tokens": 4})
+def test_a_non_streamed_chat_completion_passes_through_whole(deployed, post: Post) -> None:
+    _, endpoint, _ = deployed
+    response = post(f"/v1/{endpoint}/chat/completions", {**CHAT, "max_tokens": 4})
     answer = json.loads(response.read())
     assert response.status == 200 and answer["usage"]["completion_tokens"] == 4
 
 
-def test_model_server_errors_and_injected_faults_keep_their_status(deployed) -> None:
+def test_model_server_errors_and_injected_faults_keep_their_status(deployed, post: Post) -> None:
     emulator, endpoint, _ = deployed
-    refused = _post(emulator, f"/v1beta1/{endpoint}/chat/completions", {**CHAT, "max_tokens": 0})
+    refused = post(f"/v1beta1/{endpoint}/chat/completions", {**CHAT, "max_tokens": 0})
     error = json.loads(refused.read())["error"]
     assert refused.status == 400 and error["status"] == "INVALID_ARGUMENT"
     assert "max_tokens" in error["message"]
     emulator.fail_requests(429, kind="chatCompletions")
-    throttled = _post(emulator, f"/v1beta1/{endpoint}/chat/completions", {**CHAT, "max_tokens": 2})
+    throttled = post(f"/v1beta1/{endpoint}/chat/completions", {**CHAT, "max_tokens": 2})
     assert throttled.status == 429 and json.loads(throttled.read())["error"]["status"] == "RESOURCE_EXHAUSTED"
-    missing = _post(emulator, "/v1beta1/projects/p/locations/us-central1/endpoints/9/chat/completions", CHAT)
+    missing = post("/v1beta1/projects/p/locations/us-central1/endpoints/9/chat/completions", CHAT)
     assert missing.status == 404
 
 
-def test_a_stream_the_model_server_breaks_reaches_the_client_broken(vertex_emulator: VertexEmulator) -> None:
+def test_a_stream_the_model_server_breaks_reaches_the_client_broken(
+    vertex_emulator: VertexEmulator, post: Post
+) -> None:
     import socket
     import threading
 
@@ -107,9 +122,7 @@ def test_a_stream_the_model_server_breaks_reaches_the_client_broken(vertex_emula
         names = deploy_local_model(
             vertex_emulator.api_endpoint, project="p", location="us-central1", model_url=url
         )
-        response = _post(
-            vertex_emulator, f"/v1beta1/{names['endpoint']}/chat/completions", {**CHAT, "stream": True}
-        )
+        response = post(f"/v1beta1/{names['endpoint']}/chat/completions", {**CHAT, "stream": True})
         assert response.status == 200
         assert response.read1(65536) == first, "what the model server sent before breaking arrives"
         with pytest.raises(http.client.IncompleteRead):
