@@ -32,7 +32,7 @@ from benchmarks.llm_harness import (
     truth_records,
 )
 
-CONCURRENCY = (64, 128, 256, 512, 1024)
+CONCURRENCY = (16, 32, 64, 128, 256, 512)
 RUN_TIME_S = 20
 OUTPUT_TOKENS = 64
 LAG_LIMIT_MS = 5.0
