@@ -42,6 +42,13 @@ RATE_METRICS = ("output_tps", GOODPUT_PER_S)
 #: A share of requests (a fraction, or with ``%``), like ``error_rate``.
 GOODPUT = "goodput"
 METRICS = (*TIME_METRICS, *RATE_METRICS, GOODPUT)
+#: What the plain-number metrics count, for error messages.
+MEANINGS = {"output_tps": "output tokens per second", GOODPUT_PER_S: "good requests per second"}
+
+
+def rate_hint(metric: str, number: str) -> str:
+    """The end of the error for a fraction above 1: ``goodput`` may have meant a rate."""
+    return f", or '{number}/s' for good requests per second" if metric == GOODPUT else ""
 
 
 def canonical(metric: str, unit: str) -> str:

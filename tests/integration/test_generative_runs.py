@@ -12,7 +12,7 @@ from threading import Thread
 
 import pytest
 
-from vertex_loadtest.latency_gate.gate import FAILED, PASSED, judge
+from vertex_loadtest.latency_gate.verdict import GateStatus, judge
 from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
 from vertex_loadtest.rehearsal.llm_server import GenerativeServer
 from vertex_loadtest.stats import load_stats
@@ -83,8 +83,8 @@ def test_two_processes_merge_to_the_raw_generation_samples(tmp_path, monkeypatch
     locust_rows = json.loads(re.search(r'"requests_statistics":\s*(\[.*?\])', report).group(1))
     assert [row["num_requests"] for row in locust_rows if row["name"] == "chat"] == [entry["requests"]]
     verdict = judge(stats, ["ttft_p95 < 10s", "output_tps > 0"], min_requests=1)
-    assert verdict.status == PASSED
-    assert judge(stats, ["ttft_p95 < 0.001ms"], min_requests=1).status == FAILED
+    assert verdict.status == GateStatus.PASSED
+    assert judge(stats, ["ttft_p95 < 0.001ms"], min_requests=1).status == GateStatus.FAILED
 
 
 class _BreakingStreams(BaseHTTPRequestHandler):

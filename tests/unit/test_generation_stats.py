@@ -7,9 +7,10 @@ import json
 import pytest
 
 from tests import gate_stats
+from vertex_loadtest import slo
 from vertex_loadtest.errors import BadInput
-from vertex_loadtest.latency_gate import thresholds
-from vertex_loadtest.latency_gate.gate import FAILED, PASSED, judge
+from vertex_loadtest.latency_gate import render
+from vertex_loadtest.latency_gate.verdict import GateStatus, judge
 from vertex_loadtest.locust_load_test import goodput, prompts, results
 from vertex_loadtest.locust_load_test.generation_stats import GenerationRecorder, merge_all, summary
 from vertex_loadtest.locust_load_test.streaming import EVENTS, USAGE, Generation
@@ -138,21 +139,21 @@ def generative_stats(slos: str = "ttft<150ms", requests: int = 100) -> dict:
 @pytest.mark.parametrize(
     ("slo", "status"),
     [
-        ("ttft_p50 < 150ms", PASSED),
-        ("ttft_p50 < 140ms", FAILED),
-        ("ttft_p99 <= 0.2s", PASSED),
-        ("tpot_p95 < 10.5ms", PASSED),
-        ("itl_max < 9ms", FAILED),
-        ("ttft_mean < 200ms", PASSED),
-        ('"POST chat": ttft_p90 < 200ms', PASSED),
-        ("output_tps >= 100", PASSED),
-        ("output_tps >= 200", FAILED),
-        ("goodput >= 5/s", PASSED),
-        ("goodput >= 5.1/s", FAILED),
-        ("goodput >= 51%", FAILED),
-        ("goodput >= 50%", PASSED),
-        ("goodput >= 0.4", PASSED),
-        ("output_tps >= 100/s", PASSED),
+        ("ttft_p50 < 150ms", GateStatus.PASSED),
+        ("ttft_p50 < 140ms", GateStatus.FAILED),
+        ("ttft_p99 <= 0.2s", GateStatus.PASSED),
+        ("tpot_p95 < 10.5ms", GateStatus.PASSED),
+        ("itl_max < 9ms", GateStatus.FAILED),
+        ("ttft_mean < 200ms", GateStatus.PASSED),
+        ('"POST chat": ttft_p90 < 200ms', GateStatus.PASSED),
+        ("output_tps >= 100", GateStatus.PASSED),
+        ("output_tps >= 200", GateStatus.FAILED),
+        ("goodput >= 5/s", GateStatus.PASSED),
+        ("goodput >= 5.1/s", GateStatus.FAILED),
+        ("goodput >= 51%", GateStatus.FAILED),
+        ("goodput >= 50%", GateStatus.PASSED),
+        ("goodput >= 0.4", GateStatus.PASSED),
+        ("output_tps >= 100/s", GateStatus.PASSED),
     ],
 )
 def test_gate_judges_token_slos(slo, status):
@@ -160,24 +161,27 @@ def test_gate_judges_token_slos(slo, status):
 
 
 def test_token_slo_baselines_and_units():
-    assert judge(generative_stats(), ["ttft_p95 < baseline * 1.01"], generative_stats()).status == PASSED
-    assert thresholds.parse("goodput >= 95%").metric == "goodput"
-    assert thresholds.parse("goodput >= 20/s").metric == "goodput_per_s"
+    assert (
+        judge(generative_stats(), ["ttft_p95 < baseline * 1.01"], generative_stats()).status
+        == GateStatus.PASSED
+    )
+    assert slo.parse("goodput >= 95%").metric == "goodput"
+    assert slo.parse("goodput >= 20/s").metric == "goodput_per_s"
     with pytest.raises(BadInput, match="'20/s' for good requests per second"):
-        thresholds.parse("goodput >= 20")
+        slo.parse("goodput >= 20")
     with pytest.raises(BadInput, match="no unit"):
-        thresholds.parse("ttft_p95 < 500")
+        slo.parse("ttft_p95 < 500")
     with pytest.raises(BadInput, match="output tokens per second"):
-        thresholds.parse("output_tps >= 5ms")
+        slo.parse("output_tps >= 5ms")
 
 
 def test_a_run_without_generation_never_passes_a_token_slo():
     plain = gate_stats.stats()
     verdict = judge(plain, ["ttft_p95 < 10s", "output_tps >= 0"])
-    assert verdict.status == FAILED
+    assert verdict.status == GateStatus.FAILED
     assert all("no output tokens" in (evaluation.note or "") for evaluation in verdict.evaluations)
     no_goodput = judge(generative_stats(slos=""), ["goodput >= 0%"])
-    assert no_goodput.status == FAILED and "--goodput" in no_goodput.evaluations[0].note
+    assert no_goodput.status == GateStatus.FAILED and "--goodput" in no_goodput.evaluations[0].note
 
 
 def test_generative_run_without_output_tokens_fails_even_latency_slos():
@@ -185,12 +189,12 @@ def test_generative_run_without_output_tokens_fails_even_latency_slos():
     for entry in (data["totals"], *data["requests"].values()):
         del entry["generation"]
     verdict = judge(data, ["p95 < 10s"])
-    assert verdict.status == FAILED and "no output token" in verdict.failures[0]
+    assert verdict.status == GateStatus.FAILED and "no output token" in verdict.failures[0]
 
 
 def test_verdict_and_metrics_show_the_token_numbers():
     data = generative_stats(requests=125)
-    markdown = judge(data, ["ttft_p95 < 1s"]).to_markdown()
+    markdown = render.markdown(judge(data, ["ttft_p95 < 1s"]))
     assert (
         "- TTFT: p50 148.859 ms" in markdown
         and "tokens/s" in markdown

@@ -8,15 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vertex_loadtest.errors import StreamFailure
 from vertex_loadtest.locust_load_test.sse import Event, EventParser
-from vertex_loadtest.locust_load_test.streaming import (
-    EMPTY_STREAM,
-    EVENTS,
-    STREAM_BROKEN,
-    USAGE,
-    StreamFailure,
-    StreamReader,
-)
+from vertex_loadtest.locust_load_test.streaming import EVENTS, USAGE, StreamReader
+from vertex_loadtest.stats import ErrorKind
+
+STREAM_BROKEN, EMPTY_STREAM = ErrorKind.STREAM_BROKEN, ErrorKind.EMPTY_STREAM
 
 
 def chunk(content: str | None = None, finish: str | None = None, usage: dict | None = None) -> dict:

@@ -47,14 +47,10 @@ from vertex_loadtest.endpoint_cleanup.report import (
     failure_message,
     write_reports,
 )
-from vertex_loadtest.errors import BadInput
+from vertex_loadtest.errors import BadInput, CleanupIncomplete
 from vertex_loadtest.vertex_clients import VertexClients, vertex_clients
 
 log = logging.getLogger(__name__)
-
-
-class CleanupIncomplete(RuntimeError):
-    """Raised (for the KFP task) when something owned remains; the message says what and how to remove it."""
 
 
 def cleanup(config: CleanupConfig, clients: VertexClients | None = None) -> CleanupReport:

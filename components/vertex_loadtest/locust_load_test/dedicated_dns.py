@@ -10,6 +10,7 @@ import json
 import logging
 import urllib.error
 import urllib.request
+from typing import Any
 
 logger = logging.getLogger(__name__)
 _SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -48,6 +49,7 @@ def _token() -> str:
     import google.auth
     import google.auth.transport.requests
 
+    credentials: Any
     credentials, _ = google.auth.default(scopes=_SCOPES)
     credentials.refresh(google.auth.transport.requests.Request())
     return str(credentials.token)

@@ -88,7 +88,9 @@ def _windows(dump: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
     return points
 
 
-def _chart(title: str, windows: list[tuple[int, dict[str, Any]]], lines: list[tuple]) -> str:
+def _chart(
+    title: str, windows: list[tuple[int, dict[str, Any]]], lines: list[tuple[str, str, float | None]]
+) -> str:
     """An SVG line chart of ``lines`` (label, field, quantile or None for a plain value) over time."""
     series = []
     for label, name, quantile in lines:

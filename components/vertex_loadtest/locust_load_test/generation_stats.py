@@ -26,9 +26,9 @@ class GenerationRecord:
     ttft: Latencies = field(default_factory=Latencies)
     tpot: Latencies = field(default_factory=Latencies)  # requests with more than one output token
     itl: Latencies = field(default_factory=Latencies)
-    input_tokens: Counter = field(default_factory=Counter)
-    output_tokens: Counter = field(default_factory=Counter)
-    sources: Counter = field(default_factory=Counter)  # token_count_source -> requests
+    input_tokens: Counter[int] = field(default_factory=Counter)
+    output_tokens: Counter[int] = field(default_factory=Counter)
+    sources: Counter[str] = field(default_factory=Counter)  # token_count_source -> requests
     good: int = 0  # successful requests that met every goodput SLO
     goodput_slos: list[str] = field(default_factory=list)
 
@@ -64,8 +64,8 @@ class GenerationRecord:
 class Window:
     """All requests that finished within one window of the run (the charts' points)."""
 
-    ttft: Counter = field(default_factory=Counter)  # bucket -> requests
-    tpot: Counter = field(default_factory=Counter)
+    ttft: Counter[float] = field(default_factory=Counter)  # bucket -> requests
+    tpot: Counter[float] = field(default_factory=Counter)
     output_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -176,13 +176,14 @@ def summary(data: dict[str, Any] | None, requests: int, duration_s: float) -> di
     }
 
 
-def _tokens(counts: Counter) -> dict[str, Any]:
+def _tokens(counts: Counter[int]) -> dict[str, Any]:
     """Sum, mean, min, nearest-rank percentiles and max of exact token counts (null without any)."""
     count = sum(counts.values())
     total = sum(tokens * n for tokens, n in counts.items())
     if not count:
         return {"sum": 0, "mean": None, "min": None, **dict.fromkeys(histogram.PERCENTILES), "max": None}
     summary: dict[str, Any] = {"sum": total, "mean": round(total / count, 3), "min": min(counts)}
+    as_floats = {float(tokens): n for tokens, n in counts.items()}
     for key, quantile in histogram.PERCENTILES.items():
-        summary[key] = int(histogram.percentile(counts, count, quantile))
+        summary[key] = int(histogram.percentile(as_floats, count, quantile))
     return {**summary, "max": max(counts)}

@@ -24,7 +24,7 @@ def request_config(test: "LoadTest", workdir: Path) -> dict[str, Any]:
     Raises:
         BadInput: inputs of one API given to the other, a bad file, length or SLO.
     """
-    if test.api == target.PREDICT:
+    if test.api == target.Api.PREDICT:
         generative = {
             "prompts": test.prompts,
             "max_tokens": test.max_tokens,

@@ -23,18 +23,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from vertex_loadtest.errors import StreamFailure
+from vertex_loadtest.locust_load_test.recorder import classify
 from vertex_loadtest.locust_load_test.sse import EventParser
+from vertex_loadtest.stats import ErrorKind
 
-STREAM_BROKEN, EMPTY_STREAM = "stream-broken", "empty-stream"
 USAGE, EVENTS = "usage", "events"
-
-
-class StreamFailure(Exception):
-    """A streamed answer that is not a complete generation; ``kind`` is its failure kind."""
-
-    def __init__(self, kind: str, message: str):
-        super().__init__(message)
-        self.kind = kind
 
 
 @dataclass
@@ -91,11 +85,11 @@ class StreamReader:
             self._event(event.data, event.at)
         if not self._ended:
             raise StreamFailure(
-                STREAM_BROKEN,
+                ErrorKind.STREAM_BROKEN,
                 f"stream ended after {len(self._content_at)} content events, without [DONE] or finish_reason",
             )
         if not self._content_at:
-            raise StreamFailure(EMPTY_STREAM, "stream completed without any generated content")
+            raise StreamFailure(ErrorKind.EMPTY_STREAM, "stream completed without any generated content")
         usage = self._usage or {}
         completion = _count(usage.get("completion_tokens"))
         prompt = usage.get("prompt_tokens")
@@ -117,9 +111,9 @@ class StreamReader:
         try:
             chunk = json.loads(data)
         except ValueError:
-            raise StreamFailure("malformed", f"stream event is not JSON: {data[:120]!r}") from None
+            raise StreamFailure(ErrorKind.MALFORMED, f"stream event is not JSON: {data[:120]!r}") from None
         if not isinstance(chunk, dict):
-            raise StreamFailure("malformed", f"stream event is not a JSON object: {data[:120]!r}")
+            raise StreamFailure(ErrorKind.MALFORMED, f"stream event is not a JSON object: {data[:120]!r}")
         if chunk.get("error") or chunk.get("object") == "error":
             raise _error_failure(chunk)
         usage = chunk.get("usage")
@@ -146,12 +140,10 @@ def _count(value: Any) -> int | None:
 
 
 def _error_failure(chunk: dict[str, Any]) -> StreamFailure:
-    from vertex_loadtest.locust_load_test.recorder import classify
-
     nested = chunk.get("error")
     error: dict[str, Any] = nested if isinstance(nested, dict) else chunk
     code = error.get("code")
     status = code if isinstance(code, int) and not isinstance(code, bool) else None
     message = str(error.get("message") or error)[:200]
-    kind = classify(status, None) if status and status >= 400 else "server"
+    kind = classify(status, None) if status and status >= 400 else ErrorKind.SERVER
     return StreamFailure(kind, f"error inside the stream{f' (code {status})' if status else ''}: {message}")

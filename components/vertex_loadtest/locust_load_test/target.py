@@ -11,22 +11,35 @@ for the streaming APIs.
 import ipaddress
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from urllib.parse import urlsplit
 
 from vertex_loadtest.errors import BadInput
 from vertex_loadtest.vertex_clients import resolve_api_endpoint
 
 _ENDPOINT_NAME = re.compile(r"^projects/[^/]+/locations/(?P<location>[a-z0-9-]+)/endpoints/[^/:]+$")
-PREDICT, CHAT, STREAM_RAW = "predict", "chat", "stream-raw"
-APIS = (PREDICT, CHAT, STREAM_RAW)
+
+
+class Api(StrEnum):
+    """What the users send: ``--api`` (component parameter ``api``)."""
+
+    PREDICT = "predict"  # {"instances": [...]} to :predict
+    CHAT = "chat"  # streamed OpenAI chat completions
+    STREAM_RAW = "stream-raw"  # the same body through :streamRawPredict
+
+
 #: The request path of each API on a Vertex AI endpoint.
 ENDPOINT_PATHS = {
-    PREDICT: "/v1/{endpoint}:predict",
-    CHAT: "/v1beta1/{endpoint}/chat/completions",
-    STREAM_RAW: "/v1/{endpoint}:streamRawPredict",
+    Api.PREDICT: "/v1/{endpoint}:predict",
+    Api.CHAT: "/v1beta1/{endpoint}/chat/completions",
+    Api.STREAM_RAW: "/v1/{endpoint}:streamRawPredict",
 }
 #: The request path of each API on a host URL given without a path.
-HOST_PATHS = {PREDICT: "/predict", CHAT: "/v1/chat/completions", STREAM_RAW: "/v1/chat/completions"}
+HOST_PATHS = {
+    Api.PREDICT: "/predict",
+    Api.CHAT: "/v1/chat/completions",
+    Api.STREAM_RAW: "/v1/chat/completions",
+}
 
 
 @dataclass(frozen=True)
@@ -35,13 +48,13 @@ class Target:
     predict_path: str
     endpoint: str | None  # the Vertex resource name, when there is one
     anonymous: bool  # send no bearer token
-    api: str = PREDICT
+    api: str = Api.PREDICT
 
     def as_dict(self) -> dict[str, str | None]:
         return {"host": self.host, "path": self.predict_path, "endpoint": self.endpoint, "api": self.api}
 
 
-def resolve(host: str = "", endpoint: str = "", auth: str = "auto", api: str = PREDICT) -> Target:
+def resolve(host: str = "", endpoint: str = "", auth: str = "auto", api: str = Api.PREDICT) -> Target:
     """Returns the target of a run.
 
     Args:
@@ -55,8 +68,8 @@ def resolve(host: str = "", endpoint: str = "", auth: str = "auto", api: str = P
         raise BadInput("give exactly one target: a host URL or an endpoint resource name")
     if auth not in ("auto", "google", "none"):
         raise BadInput(f"auth {auth!r} is not one of auto, google, none")
-    if api not in APIS:
-        raise BadInput(f"api {api!r} is not one of {', '.join(APIS)}")
+    if api not in set(Api):
+        raise BadInput(f"api {api!r} is not one of {', '.join(Api)}")
     if endpoint:
         match = _ENDPOINT_NAME.match(endpoint)
         if not match:
@@ -66,10 +79,10 @@ def resolve(host: str = "", endpoint: str = "", auth: str = "auto", api: str = P
         base = resolve_api_endpoint("", match["location"])
         if "://" not in base:
             base = f"https://{base}"
-        target_host, path = _split(base)[0], ENDPOINT_PATHS[api].format(endpoint=endpoint)
+        target_host, path = _split(base)[0], ENDPOINT_PATHS[Api(api)].format(endpoint=endpoint)
     else:
         target_host, path = _split(host)
-        path = path or HOST_PATHS[api]
+        path = path or HOST_PATHS[Api(api)]
     anonymous = auth == "none" or (auth == "auto" and _is_loopback(urlsplit(target_host).hostname or ""))
     return Target(target_host, path, endpoint or None, anonymous, api)
 

@@ -39,17 +39,15 @@ from typing import Any, ClassVar
 
 from locust import FastHttpUser
 
-from vertex_loadtest.locust_load_test import run_config
-from vertex_loadtest.locust_load_test.streaming import Generation, StreamFailure, StreamReader
+from vertex_loadtest.errors import MalformedResponse, StreamFailure
+from vertex_loadtest.locust_load_test.run_config import RunConfig
+from vertex_loadtest.locust_load_test.streaming import Generation, StreamReader
+from vertex_loadtest.stats import ErrorKind
 
 _SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 _DEFAULT_INSTANCES: list[Any] = [{"text": "Write a dialog using Shakespeare language."}]
-_CONFIG = run_config.load()
+_CONFIG = RunConfig.from_environment()
 _JSON = {"Content-Type": "application/json"}
-
-
-class MalformedResponse(Exception):
-    """A 2xx answer whose body is not a Vertex prediction response."""
 
 
 class _TokenSource:
@@ -81,7 +79,7 @@ class _TokenSource:
             return False
         # Refresh a quarter of the token's lifetime (at most 5 minutes) before it expires.
         margin = min(datetime.timedelta(minutes=5), (expiry - self._refreshed_at) / 4)
-        return _utcnow() >= expiry - margin
+        return bool(_utcnow() >= expiry - margin)
 
 
 def _utcnow() -> datetime.datetime:
@@ -105,12 +103,12 @@ class VertexEndpointUser(FastHttpUser):
     """
 
     abstract = True
-    predict_path: ClassVar[str] = _CONFIG.get("predict_path") or os.environ.get(
+    predict_path: ClassVar[str] = _CONFIG.predict_path or os.environ.get(
         "VERTEX_AI_ENDPOINT_PATH", "/predict"
     )
-    payloads: ClassVar[list[Any]] = _CONFIG.get("payloads") or _DEFAULT_INSTANCES
-    anonymous: ClassVar[bool] = _CONFIG.get("anonymous", False)
-    network_timeout = float(_CONFIG.get("request_timeout_s", 60.0))
+    payloads: ClassVar[list[Any]] = _CONFIG.payloads or _DEFAULT_INSTANCES
+    anonymous: ClassVar[bool] = _CONFIG.anonymous
+    network_timeout = _CONFIG.request_timeout_s
     connection_timeout = network_timeout
     _tokens: ClassVar[_TokenSource] = _TokenSource()
 
@@ -166,13 +164,13 @@ class VertexChatUser(FastHttpUser):
     """
 
     abstract = True
-    chat_path: ClassVar[str] = _CONFIG.get("predict_path") or "/v1/chat/completions"
-    prompts: ClassVar[list[dict[str, Any]]] = _CONFIG.get("prompts") or [
+    chat_path: ClassVar[str] = _CONFIG.predict_path or "/v1/chat/completions"
+    prompts: ClassVar[list[dict[str, Any]]] = _CONFIG.prompts or [
         {"messages": [{"role": "user", "content": "Write a dialog using Shakespeare language."}]}
     ]
-    max_tokens: ClassVar[int] = int(_CONFIG.get("max_tokens") or 0)
-    anonymous: ClassVar[bool] = _CONFIG.get("anonymous", False)
-    network_timeout = float(_CONFIG.get("request_timeout_s", 60.0))
+    max_tokens: ClassVar[int] = _CONFIG.max_tokens
+    anonymous: ClassVar[bool] = _CONFIG.anonymous
+    network_timeout = _CONFIG.request_timeout_s
     connection_timeout = network_timeout
     _tokens: ClassVar[_TokenSource] = VertexEndpointUser._tokens
 
@@ -257,7 +255,8 @@ def _read_stream(stream: Any, reader: StreamReader) -> Generation:
         raise
     except OSError as error:
         _discard(stream)
-        kind = "timeout" if isinstance(error, TimeoutError) or "timed out" in str(error) else "connection"
+        timed_out = isinstance(error, TimeoutError) or "timed out" in str(error)
+        kind = ErrorKind.TIMEOUT if timed_out else ErrorKind.CONNECTION
         raise StreamFailure(kind, f"stream read failed: {error}") from None
     if not stream.message_complete:
         _discard(stream)

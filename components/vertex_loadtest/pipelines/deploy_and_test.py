@@ -91,7 +91,7 @@ def build_pipeline(
         input_tokens: int = 0,
         output_tokens: int = 0,
         goodput: str = "",
-    ):
+    ) -> None:
         """Deploys a model to a fresh endpoint, load-tests it, gates on SLOs, always cleans up.
 
         Args:

@@ -215,25 +215,15 @@ def _quantity(text: str, metric: str, raw: str, *, what: str = "the bound") -> D
         if number > 1:
             raise _bad(
                 text,
-                f"{metric} {raw!r} is more than 1 (100%); a bare number is a fraction: "
-                f"write '{match['number']}%' or '{number / 100}'"
-                + (
-                    f", or '{match['number']}/s' for good requests per second"
-                    if metric != "error_rate"
-                    else ""
-                ),
+                f"{metric} {raw!r} is more than 1 (100%); a bare number is a fraction: write '{raw}%' "
+                f"or '{number / 100}'{generation_slos.rate_hint(metric, raw)}",
             )
         return number
     if unit == "/s" and metric in ("rps", *generation_slos.RATE_METRICS):
         return number
     if unit:
-        meaning = {
-            "rps": "requests per second",
-            "failures": "a count",
-            "requests": "a count",
-            "output_tps": "output tokens per second",
-            "goodput_per_s": "good requests per second",
-        }[metric]
+        meanings = {"rps": "requests per second", "failures": "a count", "requests": "a count"}
+        meaning = {**meanings, **generation_slos.MEANINGS}[metric]
         raise _bad(
             text, f"{metric} is {meaning} and takes a plain number, not {unit!r}: write e.g. '{metric} >= 50'"
         )
@@ -388,7 +378,8 @@ def request_entry(stats: Mapping[str, Any], scope: str | None, *, which: str = "
         BadInput: ``scope`` is not a request name in the stats.
     """
     if scope is None:
-        return stats["totals"]
+        totals: Mapping[str, Any] = stats["totals"]
+        return totals
     requests = stats.get("requests") or {}
     if scope not in requests:
         known = ", ".join(repr(name) for name in sorted(requests)) or "none (the run made no requests)"
@@ -398,7 +389,8 @@ def request_entry(stats: Mapping[str, Any], scope: str | None, *, which: str = "
             f"SLO request name {scope!r} is not in the {which}{suggestion}; request names there: {known}. "
             f"Quote a name exactly as the load test reports it (METHOD name)"
         )
-    return requests[scope]
+    entry: Mapping[str, Any] = requests[scope]
+    return entry
 
 
 def observe(entry: Mapping[str, Any], metric: str) -> float | None:
