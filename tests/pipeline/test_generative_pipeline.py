@@ -48,7 +48,7 @@ def test_generative_rehearsal_streams_gates_on_tokens_and_leaves_no_endpoint(tmp
     assert code == 0, output[-3000:]
     assert "Latency gate: ✅ PASSED" in stdout and "ttft_p95" in stdout and "goodput" in stdout
     assert endpoints_left(stdout) == 0
-    stats_files = list(tmp_path.glob("pipeline-root/*/locustloadtestop/stats/stats.json"))
+    stats_files = list(tmp_path.glob("pipeline-root/*/locust-load-test/stats/stats.json"))
     stats = json.loads(stats_files[0].read_text())
     generation = stats["totals"]["generation"]
     assert generation["token_count_source"] == "usage"
@@ -63,7 +63,7 @@ def test_generative_rehearsal_fails_a_token_slo_and_still_cleans_up(tmp_path):
     assert code == 1, output[-3000:]
     assert "Latency gate: ❌ FAILED" in stdout and "ttft_p95 < 1ms" in stdout
     assert endpoints_left(stdout) == 0
-    assert list(tmp_path.glob("pipeline-root/*/endpointcleanupop/report"))
+    assert list(tmp_path.glob("pipeline-root/*/endpoint-cleanup/report"))
 
 
 @pytest.mark.slow
@@ -77,7 +77,7 @@ def test_a_prompts_file_is_imported_and_its_prompts_are_sent(tmp_path):
     code, stdout, output = run_demo(tmp_path / "out", "--llm", "--prompts", str(prompts))
     assert code == 0, output[-3000:]
     assert endpoints_left(stdout) == 0
-    stats_file = next((tmp_path / "out").glob("pipeline-root/*/locustloadtestop-2/stats/stats.json"))
+    stats_file = next((tmp_path / "out").glob("pipeline-root/*/locust-load-test-2/stats/stats.json"))
     entry = json.loads(stats_file.read_text())["requests"]["POST chat"]
     assert entry["generation"]["output_tokens"]["max"] <= 5, (
         "the file's max_tokens, not the synthetic prompts'"
