@@ -10,9 +10,9 @@ import time
 import pytest
 
 from tests.cleanup_world import OTHER_RUN_LABEL, PARENT, RUN, RUN_LABEL, World
-from vertex_loadtest.endpoint_cleanup.cleanup import CleanupIncomplete, run_cleanup
+from vertex_loadtest.endpoint_cleanup.cleanup import run_cleanup
 from vertex_loadtest.endpoint_cleanup.report import console_url, render_markdown
-from vertex_loadtest.errors import BadInput
+from vertex_loadtest.errors import BadInput, CleanupIncomplete
 from vertex_loadtest.labels import RUN_LABEL_KEY, sanitize_label_value
 from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
 

@@ -8,6 +8,7 @@ enum names, error statuses) also lives here.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 import requests
 from google.api_core import exceptions, retry
 
+from vertex_loadtest.errors import DeadlineReached, OperationFailed
 from vertex_loadtest.vertex_clients import VertexClients
 
 T = TypeVar("T")
@@ -28,24 +30,12 @@ TRANSIENT: tuple[type[Exception], ...] = (
     requests.exceptions.ConnectionError,
     requests.exceptions.Timeout,
 )
+_REQUEST_PREFIX = re.compile(r"^(?:GET|POST|PATCH|PUT|DELETE) \S+: ")
 #: Retry budget of a call the cleanup can do without (listing operations).
 OPTIONAL_CALL_SECONDS = 60.0
 #: google.rpc codes.
 CANCELLED = 1
 FAILED_PRECONDITION = 9
-
-
-class DeadlineReached(Exception):
-    """The overall cleanup deadline passed."""
-
-
-class OperationFailed(Exception):
-    """A long-running operation finished with ``error`` set."""
-
-    def __init__(self, name: str, code: int, message: str) -> None:
-        super().__init__(f"operation {name} failed with code {code}: {message}")
-        self.name = name
-        self.code = code
 
 
 class VertexApi:
@@ -62,6 +52,9 @@ class VertexApi:
         self.models = clients.models
         self.pipelines = clients.pipelines
         self.deadline = time.monotonic() + deadline_seconds
+        _REQUEST_PREFIX = re.compile(r"^(?:GET|POST|PATCH|PUT|DELETE) \S+: ")
+        #: Retry budget of a call the cleanup can do without: a minute, or a tenth of a short deadline.
+        self.optional_call_seconds = min(OPTIONAL_CALL_SECONDS, deadline_seconds / 10)
         self.poll_initial_seconds = poll_initial_seconds
         self.poll_max_seconds = poll_max_seconds
 
@@ -126,14 +119,16 @@ class VertexApi:
     def endpoint_operations(self, endpoint_name: str) -> list[Any]:
         """Every operation of an endpoint, all pages read (``ListOperations`` is paged).
 
-        An optional call: it gets at most a minute of retries, and any error is the caller's to
-        interpret (it never means the endpoint is gone).
+        An optional call: its retries get :attr:`optional_call_seconds`, and any error is the caller's
+        to interpret (it never means the endpoint is gone).
         """
         operations: list[Any] = []
         token = ""
         while True:
             request = {"name": endpoint_name, "page_token": token}
-            page = self.call(self.endpoints.list_operations, budget=OPTIONAL_CALL_SECONDS, request=request)
+            page = self.call(
+                self.endpoints.list_operations, budget=self.optional_call_seconds, request=request
+            )
             operations += page.operations
             token = page.next_page_token
             if not token:
@@ -141,7 +136,13 @@ class VertexApi:
 
 
 def status_of(error: BaseException) -> str:
-    """The google.rpc status name of an API error (REST carries it in the JSON body)."""
+    """The google.rpc status name of an API error (REST carries it in the JSON body).
+
+    For retries that ran out, the status of the last error, ``after retries``.
+    """
+    last = getattr(error.__cause__, "cause", None)
+    if isinstance(error, DeadlineReached) and isinstance(last, BaseException):
+        return f"{status_of(last)} after retries"
     response = getattr(error, "response", None)
     if response is not None:
         try:
@@ -154,9 +155,18 @@ def status_of(error: BaseException) -> str:
     return getattr(code, "name", "") or type(error).__name__
 
 
-def describe_error(error: exceptions.GoogleAPICallError) -> str:
-    """``STATUS: message`` of an API error."""
-    return f"{status_of(error)}: {error.message}"
+def is_failed_precondition(error: BaseException) -> bool:
+    """FAILED_PRECONDITION, at the call (gRPC: FailedPrecondition; REST: a 400) or inside an operation."""
+    if isinstance(error, OperationFailed):
+        return error.code == FAILED_PRECONDITION
+    return isinstance(error, exceptions.GoogleAPICallError) and status_of(error) == "FAILED_PRECONDITION"
+
+
+def describe_error(error: BaseException) -> str:
+    """``STATUS: message`` of an API error (without the ``POST https://...:`` the REST transport adds)."""
+    if not isinstance(error, exceptions.GoogleAPICallError):
+        return str(error)
+    return f"{status_of(error)}: {_REQUEST_PREFIX.sub('', str(error.message))}"
 
 
 def utc_now() -> _dt.datetime:

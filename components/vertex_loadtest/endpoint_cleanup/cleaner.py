@@ -35,11 +35,10 @@ from vertex_loadtest.durations import format_seconds
 from vertex_loadtest.endpoint_cleanup.api import (
     CANCELLED,
     FAILED_PRECONDITION,
-    DeadlineReached,
-    OperationFailed,
     VertexApi,
     describe_error,
     enum_name,
+    is_failed_precondition,
     status_of,
     timestamp,
     utc_now,
@@ -47,6 +46,7 @@ from vertex_loadtest.endpoint_cleanup.api import (
 from vertex_loadtest.endpoint_cleanup.config import CleanupConfig, InFlight
 from vertex_loadtest.endpoint_cleanup.plan import is_owned, split_without, sweep_verdict, undeploy_plan
 from vertex_loadtest.endpoint_cleanup.report import Action, DeployedModelInfo, EndpointResult
+from vertex_loadtest.errors import DeadlineReached, OperationFailed
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ def describe_deployed_model(deployed: aiplatform_v1.DeployedModel, traffic: int)
             traffic=traffic,
         )
     automatic = deployed.automatic_resources
+    low = automatic.min_replica_count if automatic else 0
     return DeployedModelInfo(
         id=deployed.id,
         model=deployed.model,
@@ -81,7 +82,7 @@ def describe_deployed_model(deployed: aiplatform_v1.DeployedModel, traffic: int)
         machine_type="automatic" if automatic else "shared",
         accelerator_type="",
         accelerator_count=0,
-        replicas=f"{automatic.min_replica_count}-{automatic.max_replica_count}" if automatic else "",
+        replicas=f"{low}-{max(automatic.max_replica_count, low)}" if automatic else "",
         traffic=traffic,
     )
 
@@ -281,9 +282,9 @@ class EndpointCleaner:
         try:
             operation = api.call(api.endpoints.undeploy_model, request=request)
             api.wait(api.endpoints.get_operation, operation.operation.name)
-        except (exceptions.FailedPrecondition, OperationFailed) as error:
-            refused = isinstance(error, exceptions.FailedPrecondition) or error.code == FAILED_PRECONDITION
-            if not refused or not self._move_traffic_off(result, deployed_id, str(error)):
+        except (exceptions.GoogleAPICallError, OperationFailed) as error:
+            why = describe_error(error)
+            if not is_failed_precondition(error) or not self._move_traffic_off(result, deployed_id, why):
                 raise
             operation = api.call(api.endpoints.undeploy_model, request=request)
             api.wait(api.endpoints.get_operation, operation.operation.name)
@@ -346,9 +347,7 @@ class EndpointCleaner:
             if api.remaining_seconds() <= 0:
                 raise
             # Any answer, NotFound included, only means "cannot list": the busy loop waits instead.
-            progress.listing_refused = (
-                status_of(error) if isinstance(error, exceptions.GoogleAPICallError) else "retries exhausted"
-            )
+            progress.listing_refused = status_of(error)
             result.errors.append(
                 f"cannot list operations ({progress.listing_refused}): waiting out in-flight deploys by "
                 "retrying the undeploy and delete"

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from google.api_core import exceptions
 
-from vertex_loadtest.endpoint_cleanup.api import DeadlineReached, VertexApi, utc_now
+from vertex_loadtest.endpoint_cleanup.api import VertexApi, utc_now
 from vertex_loadtest.endpoint_cleanup.cleaner import EndpointCleaner
 from vertex_loadtest.endpoint_cleanup.config import CleanupConfig, resolve_config
 from vertex_loadtest.endpoint_cleanup.discovery import discover
@@ -47,7 +47,7 @@ from vertex_loadtest.endpoint_cleanup.report import (
     failure_message,
     write_reports,
 )
-from vertex_loadtest.errors import BadInput, CleanupIncomplete
+from vertex_loadtest.errors import BadInput, CleanupIncomplete, DeadlineReached
 from vertex_loadtest.vertex_clients import VertexClients, vertex_clients
 
 log = logging.getLogger(__name__)

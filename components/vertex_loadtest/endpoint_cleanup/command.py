@@ -4,11 +4,13 @@ Exit codes: 0 nothing owned remains, 1 something owned remains (named, with the 
 it), 2 bad input (including an explicitly named endpoint that is not the run's, without --force).
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "cleanup",
         help="undeploy and delete a run's endpoints, or --sweep old ones (exit 0 clean, 1 leftovers)",

@@ -48,7 +48,7 @@ def endpoint_cleanup(
     deadline_seconds: int = 2700,
     in_flight: str = "cancel",
     label_key: str = "vertex-loadtest-run",
-):
+) -> None:
     """Undeploys every model from every endpoint this run created and deletes the endpoints.
 
     Args:

@@ -17,17 +17,16 @@ from google.api_core import exceptions
 
 from vertex_loadtest.durations import format_seconds
 from vertex_loadtest.endpoint_cleanup.api import (
-    FAILED_PRECONDITION,
-    DeadlineReached,
-    OperationFailed,
     VertexApi,
     describe_error,
+    is_failed_precondition,
 )
 from vertex_loadtest.endpoint_cleanup.cleaner import sweep_decision
 from vertex_loadtest.endpoint_cleanup.config import CleanupConfig
 from vertex_loadtest.endpoint_cleanup.discovery import list_candidates
 from vertex_loadtest.endpoint_cleanup.plan import endpoint_key
 from vertex_loadtest.endpoint_cleanup.report import Action, ModelResult
+from vertex_loadtest.errors import DeadlineReached, OperationFailed
 
 
 def clean_models(
@@ -75,12 +74,6 @@ def clean_models(
     return results
 
 
-def _refused_for_now(error: Exception) -> bool:
-    if isinstance(error, OperationFailed):
-        return error.code == FAILED_PRECONDITION
-    return isinstance(error, exceptions.FailedPrecondition)
-
-
 def _deployed_elsewhere(api: VertexApi, name: str, removed: Collection[tuple[str, str]]) -> list[str]:
     """Endpoints the model is still deployed on that this cleanup did not remove."""
     try:
@@ -102,17 +95,17 @@ def _delete(
         except exceptions.NotFound:
             result.action = Action.ALREADY_GONE
             return
-        except (exceptions.FailedPrecondition, OperationFailed) as error:
-            if not _refused_for_now(error):
+        except (exceptions.GoogleAPICallError, OperationFailed) as error:
+            if not is_failed_precondition(error):
                 raise
             elsewhere = _deployed_elsewhere(api, result.name, removed)
             if elsewhere:
                 result.action = Action.FAILED
                 result.reason = f"still deployed on {', '.join(elsewhere)}"
-                result.errors.append(str(error))
+                result.errors.append(describe_error(error))
                 return
             if not result.errors:
-                result.errors.append(f"{error} (retrying: the service may still count the undeploy)")
+                result.errors.append(f"{describe_error(error)} (retrying: it may still count the undeploy)")
             api.sleep(delay, f"retrying the deletion of {result.name}")
             delay = min(delay * 2, config.poll_max_seconds)
             continue

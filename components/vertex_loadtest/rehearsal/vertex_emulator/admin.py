@@ -36,6 +36,24 @@ def _faults(emulator: VertexEmulator, data: dict[str, Any]) -> None:
         emulator.set_operation_seconds(float(seconds), None if kind == "*" else kind)
     for name in data.get("deleteExternally", []):
         emulator.delete_externally(name)
+    _harsher(emulator, data)
+
+
+def _harsher(emulator: VertexEmulator, data: dict[str, Any]) -> None:
+    """The knobs for the real service's harsher behaviour (the names of the Python API, camelCased)."""
+    if "refuseOperationsListing" in data:
+        emulator.refuse_operations_listing(int(data["refuseOperationsListing"]))
+    if "refuseCancel" in data:
+        emulator.refuse_cancel(str(data["refuseCancel"]))
+    if data.get("misreadFilters"):
+        emulator.misread_filters()
+    with emulator.lock:
+        if "listPageSize" in data:
+            emulator.list_page_size = int(data["listPageSize"])
+        if "modelDeleteBlockedSeconds" in data:
+            emulator.model_delete_blocked_seconds = float(data["modelDeleteBlockedSeconds"])
+        if "timeScale" in data:
+            emulator.time_scale = float(data["timeScale"])
 
 
 def handle(emulator: VertexEmulator, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:

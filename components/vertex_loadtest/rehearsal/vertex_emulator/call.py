@@ -16,7 +16,7 @@ class Call:
     Args:
         name: The resource the path names (the parent for list/create/upload), with the project number
             when the emulator has one.
-        query: The query string (last value of each parameter).
+        query: The declared parameters of the query string (last value of each).
         body: The raw request body.
         params: The query parameters the route declares; reading any other is a bug in the emulator.
     """

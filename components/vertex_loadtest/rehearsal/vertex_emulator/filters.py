@@ -84,6 +84,9 @@ def compile_filter(text: str, *, id_field: str, misread: bool = False) -> Callab
     return lambda resource: all(check.holds(resource) for check in checks)
 
 
+_TOKEN_PREFIX = "emulator-page-"
+
+
 def paginate(
     items: list[Resource], page_size: str, page_token: str, default_size: int
 ) -> tuple[list[Resource], str]:
@@ -97,13 +100,10 @@ def paginate(
         raise ApiError("INVALID_ARGUMENT", f"pageSize {page_size!r} is not an integer.") from None
     if size < 0:
         raise ApiError("INVALID_ARGUMENT", f"pageSize must not be negative, not {size}.")
-    size = min(size or default_size, default_size) if default_size else size
+    size = max(1, min(size or default_size, default_size))
     start = _offset(page_token, len(items))
     page = items[start : start + size]
     return page, (_TOKEN_PREFIX + str(start + size)) if start + size < len(items) else ""
-
-
-_TOKEN_PREFIX = "emulator-page-"
 
 
 def _offset(page_token: str, count: int) -> int:
