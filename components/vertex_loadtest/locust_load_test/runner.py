@@ -45,6 +45,7 @@ from vertex_loadtest.locust_load_test.run_config import (
     DEFAULT_REQUEST_TIMEOUT_S,
     RunConfig,
 )
+from vertex_loadtest.ports import free_port
 from vertex_loadtest.stats import StopReason, write_stats
 
 logger = logging.getLogger(__name__)
@@ -283,6 +284,11 @@ def _locust_command(
     command = [sys.executable, "-m", "locust", "-f", f"{PLUGIN},{locustfile}", "--host", host]
     if processes > 1 and role.kind != "master":
         command += ["--processes", str(processes)]
+    if processes > 1 and role.kind == "single":
+        # Locust's own master binds every interface on the fixed port 5557: a second run on the
+        # machine would fail, and the port would be open to the network. Loopback, a free port.
+        port = str(free_port())
+        command += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
     if role.kind == "worker":
         return [
             *command,
