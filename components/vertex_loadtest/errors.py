@@ -9,8 +9,8 @@
 - :class:`InfrastructureFailure` (also a ``RuntimeError``): the run could not produce a verdict
   (Locust died, workers never connected): not an SLO answer. The CLI prints it on one line and
   exits 1.
-- Internal signals (:class:`DeadlineReached`, :class:`OperationFailed`, :class:`MalformedResponse`)
-  that a runtime catches itself.
+- Internal signals (:class:`DeadlineReached`, :class:`OperationFailed`, :class:`MalformedResponse`,
+  :class:`StreamFailure`) that a runtime catches itself.
 
 Pure Python; safe to import anywhere. See ``docs/architecture.md``.
 """
@@ -70,6 +70,15 @@ class OperationFailed(VertexLoadtestError):
         super().__init__(f"operation {name} failed with code {code}: {message}")
         self.name = name
         self.code = code
+
+
+class StreamFailure(VertexLoadtestError):
+    """A streamed answer that is not a complete generation; ``kind`` is its ``stats.ErrorKind`` value
+    (``stream-broken``, ``empty-stream``, or the kind of an error sent inside the stream)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class MalformedResponse(VertexLoadtestError):

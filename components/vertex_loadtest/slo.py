@@ -6,6 +6,7 @@ Grammar (whitespace is free between tokens)::
     scope       := '"' request-name '"'  |  "'" request-name "'"     e.g. "POST :predict"
     metric      := p50 | p90 | p95 | p99 | p99.9 | avg | mean | min | max     latency
                  | error_rate | failures | rps | requests
+                 | ttft_P | tpot_P | itl_P | output_tps | goodput    generative runs
     operator    := "<" | "<=" | ">" | ">=" | "=="
     bound       := quantity
                  | "baseline" [ "*" number | "+" quantity | "-" quantity ]
@@ -16,6 +17,9 @@ Grammar (whitespace is free between tokens)::
 Latency metrics are over *successful* requests only (``latency_ms`` of the stats entry), in ms.
 ``error_rate`` is the entry's ``failure_rate`` (0..1), ``failures`` and ``requests`` are counts,
 ``rps`` the achieved requests per second. Without a scope an expression judges ``totals``.
+Generative runs add ``ttft_p95``, ``tpot_p50``, ``itl_p99`` ... (times, with a unit), ``output_tps``
+(tokens per second) and ``goodput`` (the share of good requests, or with ``/s`` their rate):
+``vertex_loadtest.generation_slos``.
 
 ``baseline`` is the same metric, same scope, in another stats file (the last release's run), so
 ``p95 < baseline * 1.10`` allows a 10% regression and ``rps >= baseline * 0.9`` a 10% throughput loss.
@@ -36,6 +40,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from vertex_loadtest import generation_slos
 from vertex_loadtest.errors import BadInput
 
 #: Latency metric -> key in ``latency_ms`` of a stats entry.
@@ -52,7 +57,7 @@ LATENCY_METRICS = {
 }
 #: Other metrics -> key in a stats entry.
 COUNT_METRICS = {"error_rate": "failure_rate", "failures": "failures", "rps": "rps", "requests": "requests"}
-METRICS = (*LATENCY_METRICS, *COUNT_METRICS)
+METRICS = (*LATENCY_METRICS, *COUNT_METRICS, *generation_slos.METRICS)
 #: Metrics that are shares, written in percent: their margins read in percentage points.
 PERCENT_METRICS = frozenset({"error_rate"})
 
@@ -76,7 +81,7 @@ _SCOPE_RE = re.compile(r"""\s*(?P<quote>["'])(?P<name>.*?)(?P=quote)\s*:(?P<rest
 _COMPARISON_RE = re.compile(
     r"\s*(?P<metric>.*?)\s*(?P<op><=|>=|==|!=|=<|=>|<|>|=)\s*(?P<bound>.*?)\s*\Z", re.DOTALL
 )
-_QUANTITY_RE = re.compile(rf"(?P<number>{_NUMBER})\s*(?P<unit>[A-Za-z%µ]*)\Z")
+_QUANTITY_RE = re.compile(rf"(?P<number>{_NUMBER})\s*(?P<unit>[A-Za-z%µ]*(?:/s)?)\Z")
 _BASELINE_RE = re.compile(r"baseline(?:\s*(?P<op>[*+-])\s*(?P<operand>.*))?\Z", re.DOTALL)
 _SHOWN = 120  # longest expression quoted back in an error message
 
@@ -111,7 +116,7 @@ class Threshold:
 
     @property
     def is_latency(self) -> bool:
-        return self.metric in LATENCY_METRICS
+        return _is_time(self.metric)
 
     def bound(self, baseline_value: float | None = None) -> float | None:
         """Returns the threshold to compare against (None when the baseline has no value)."""
@@ -155,6 +160,11 @@ class Evaluation:
     note: str | None = None
 
 
+def _is_time(metric: str) -> bool:
+    """Whether ``metric`` is a time in ms (a latency, TTFT, TPOT or ITL statistic)."""
+    return metric in LATENCY_METRICS or metric in generation_slos.TIME_METRICS
+
+
 def _shown(text: str) -> str:
     return repr(text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "...")
 
@@ -180,12 +190,12 @@ def _quantity(text: str, metric: str, raw: str, *, what: str = "the bound") -> D
         raise _bad(text, f"{what} {raw!r} is negative; no metric here is below 0: use a value >= 0")
     match = _QUANTITY_RE.match(raw)
     if not match:
-        hint = "a number with its unit, e.g. '200ms'" if metric in LATENCY_METRICS else "a number, e.g. '50'"
-        if metric == "error_rate":
+        hint = "a number with its unit, e.g. '200ms'" if _is_time(metric) else "a number, e.g. '50'"
+        if metric in ("error_rate", generation_slos.GOODPUT):
             hint = "a fraction or a percentage, e.g. '0.01' or '1%'"
         raise _bad(text, f"{what} {raw!r} is not {hint}, or 'baseline' (e.g. 'baseline * 1.1')")
     number, unit = _decimal(text, match["number"]), match["unit"]
-    if metric in LATENCY_METRICS:
+    if _is_time(metric):
         if not unit:
             raise _bad(
                 text,
@@ -195,10 +205,10 @@ def _quantity(text: str, metric: str, raw: str, *, what: str = "the bound") -> D
         if unit not in LATENCY_UNITS:
             raise _bad(text, f"unknown unit {unit!r} for {metric}: use 'ms' or 's' (e.g. '200ms', '1.5s')")
         return number * LATENCY_UNITS[unit]
-    if metric == "error_rate":
+    if metric in ("error_rate", generation_slos.GOODPUT):
         if unit == "%":
             if number > 100:
-                raise _bad(text, f"{raw!r} is more than 100%: an error rate is between 0% and 100%")
+                raise _bad(text, f"{raw!r} is more than 100%: a share of requests is between 0% and 100%")
             return number / 100
         if unit:
             raise _bad(
@@ -207,12 +217,15 @@ def _quantity(text: str, metric: str, raw: str, *, what: str = "the bound") -> D
         if number > 1:
             raise _bad(
                 text,
-                f"error_rate {raw!r} is more than 1 (100%); a bare number is a fraction: "
-                f"write '{match['number']}%' or '{number / 100}'",
+                f"{metric} {raw!r} is more than 1 (100%); a bare number is a fraction: write '{raw}%' "
+                f"or '{number / 100}'{generation_slos.rate_hint(metric, raw)}",
             )
         return number
+    if unit == "/s" and metric in ("rps", *generation_slos.RATE_METRICS):
+        return number
     if unit:
-        meaning = {"rps": "requests per second", "failures": "a count", "requests": "a count"}[metric]
+        meanings = {"rps": "requests per second", "failures": "a count", "requests": "a count"}
+        meaning = {**meanings, **generation_slos.MEANINGS}[metric]
         raise _bad(
             text, f"{metric} is {meaning} and takes a plain number, not {unit!r}: write e.g. '{metric} >= 50'"
         )
@@ -221,7 +234,7 @@ def _quantity(text: str, metric: str, raw: str, *, what: str = "the bound") -> D
 
 def _metric(text: str, raw: str) -> str:
     if raw in METRICS:
-        return "avg" if raw == "mean" else raw
+        return "avg" if raw == "mean" else generation_slos.canonical(raw, "")
     if not raw:
         raise _bad(text, f"no metric before the comparison: write METRIC OP VALUE, e.g. {EXAMPLES}")
     lowered = raw.lower()
@@ -277,7 +290,7 @@ def parse(text: Any) -> Threshold:
     if not comparison:
         raise _bad(text, f"no comparison operator (<, <=, >, >=, ==): write METRIC OP VALUE, e.g. {EXAMPLES}")
     raw_metric, op, raw_bound = comparison["metric"], comparison["op"], comparison["bound"]
-    metric = _metric(text, raw_metric)
+    metric = generation_slos.canonical(_metric(text, raw_metric), "/s" if raw_bound.endswith("/s") else "")
     if op not in OPERATORS:
         fix = {"=": "==", "=<": "<=", "=>": ">="}.get(op)
         advice = f"write {fix!r}" if fix else "use one of <, <=, >, >=, =="
@@ -317,9 +330,10 @@ def parse(text: Any) -> Threshold:
 
 
 def _example_value(metric: str) -> str:
-    if metric in LATENCY_METRICS:
+    if _is_time(metric):
         return "200ms"
-    return {"error_rate": "1%", "failures": "0", "rps": "50", "requests": "1000"}[metric]
+    examples = {"error_rate": "1%", "failures": "0", "rps": "50", "requests": "1000", "output_tps": "1000"}
+    return examples.get(metric, "95%" if metric == generation_slos.GOODPUT else "50")
 
 
 def parse_all(expressions: Any, *, baseline_given: bool | None = None) -> list[Threshold]:
@@ -383,6 +397,8 @@ def request_entry(stats: Mapping[str, Any], scope: str | None, *, which: str = "
 
 def observe(entry: Mapping[str, Any], metric: str) -> float | None:
     """Returns ``metric`` of a stats entry in its base unit, or None when there is no value."""
+    if metric in generation_slos.METRICS:
+        return generation_slos.observe(entry, metric)
     if metric in LATENCY_METRICS:
         value = (entry.get("latency_ms") or {}).get(LATENCY_METRICS[metric])
     else:
@@ -416,7 +432,8 @@ def evaluate(
         BadInput: the scope is not a request name in the stats (or the baseline), or the expression
             is relative and no baseline is given.
     """
-    observed = observe(request_entry(stats, threshold.scope), threshold.metric)
+    entry = request_entry(stats, threshold.scope)
+    observed = observe(entry, threshold.metric)
     baseline_value = None
     if threshold.uses_baseline:
         if baseline is None:
@@ -432,7 +449,9 @@ def evaluate(
     note = None
     if observed is None:
         note = (
-            "no successful requests to measure latency on"
+            generation_slos.missing_note(threshold.metric, entry)
+            if threshold.metric in generation_slos.METRICS
+            else "no successful requests to measure latency on"
             if threshold.is_latency
             else f"the stats have no {threshold.metric} value"
         )
@@ -461,13 +480,13 @@ def format_value(metric: str, value: float | None) -> str:
     """Formats a value of ``metric`` for people: ``183.2 ms``, ``0.52%``, ``52.3/s``, ``1200``."""
     if value is None:
         return "n/a"
-    if metric in LATENCY_METRICS:
+    if _is_time(metric):
         if abs(value) >= 10_000:
             return f"{value / 1000:.4g} s"
         return f"{_trim(value, 3)} ms"
-    if metric == "error_rate":
+    if metric in ("error_rate", generation_slos.GOODPUT):
         return f"{_trim(value * 100, 4)}%"
-    if metric == "rps":
+    if metric in ("rps", *generation_slos.RATE_METRICS):
         return f"{_trim(value, 2)}/s"
     return _trim(value, 3)
 

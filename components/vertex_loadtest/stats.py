@@ -5,7 +5,8 @@ Schema version 1 (``docs/stats-schema.md`` shows an example)::
 
     schema_version   1
     versions         {vertex_loadtest, locust}
-    target           {host, path, endpoint}            endpoint: resource name or null
+    target           {host, path, endpoint, api}       endpoint: resource name or null; api: predict,
+                                                       chat or stream-raw
     run              {started_at, ended_at (ISO 8601 UTC), duration_s, run_time_s,
                       complete (bool), stop_reason,     stop_reason: a StopReason
                       lost_workers}                     Locust workers that vanished mid-test
@@ -20,8 +21,16 @@ Schema version 1 (``docs/stats-schema.md`` shows an example)::
                       latency_ms          successful requests only: what SLOs judge,
                       failure_latency_ms  failed requests only (fast 429/503s must not pull p95 down),
                       all_latency_ms      every request: the numbers Locust's HTML report shows,
-                      errors              {kind: count} for every ErrorKind}
+                      errors              {kind: count} for every ErrorKind,
+                      generation          only for requests that streamed generated tokens: GENERATION}
     *latency_ms      {min, mean, p50, p90, p95, p99, p99.9, max} in ms; all null without samples
+    GENERATION       {ttft_ms, tpot_ms, itl_ms           *latency_ms shape (docs/llm-metrics.md),
+                      input_tokens, output_tokens      {sum, mean, min, p50 ... p99.9, max} exact counts,
+                      output_tokens_per_s,             output tokens over the measured duration,
+                      token_count_source,              "usage" (server's usage), "events" or "mixed",
+                      goodput}                         null, or {slos, requests, per_s, fraction}
+
+For generative runs ``latency_ms`` is the E2E latency: request sent to last content event.
 
 Percentiles are nearest rank on a 0.2%-resolution histogram (``vertex_loadtest.histogram``).
 """
@@ -63,7 +72,9 @@ class ErrorKind(StrEnum):
     CLIENT = "client"  # other 4xx
     TIMEOUT = "timeout"
     CONNECTION = "connection"
-    MALFORMED = "malformed"  # a 2xx answer that is not a prediction response
+    MALFORMED = "malformed"  # a 2xx answer that is not a prediction response (or an unreadable stream)
+    STREAM_BROKEN = "stream-broken"  # a stream that ended before [DONE] or a finish_reason
+    EMPTY_STREAM = "empty-stream"  # a complete stream without generated content
     OTHER = "other"
 
 

@@ -6,6 +6,7 @@ Routes, query parameters, the JSON keys it answers and its validation limits mus
 
 import json
 import re
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,6 +188,20 @@ def _exercise(emulator: VertexEmulator, model_url: str) -> None:
     )
     with urllib.request.urlopen(raw, timeout=10) as answer:
         assert answer.headers["X-Vertex-AI-Deployed-Model-Id"] == deployed
+    stream = urllib.request.Request(  # streamed through as the model server writes it
+        f"{emulator.api_endpoint}/v1/{endpoint}:streamRawPredict",
+        data=b'{"instances": [[1.0]]}',
+        method="POST",
+    )
+    with urllib.request.urlopen(stream, timeout=10) as answer:
+        assert json.loads(answer.read())["predictions"]
+    chat = urllib.request.Request(  # a :predict-only model server has no chat route: its 404 passes through
+        f"{emulator.api_endpoint}/v1beta1/{endpoint}/chat/completions",
+        data=b'{"messages": []}',
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError, match="404"):
+        urllib.request.urlopen(chat, timeout=10)
     for service, resource in ((endpoints, endpoint), (models, model)):
         operation = service.list_operations(request={"name": resource, "page_size": 1}).operations[0]
         service.get_operation(request={"name": operation.name})

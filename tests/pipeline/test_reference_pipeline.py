@@ -56,9 +56,12 @@ def test_side_effect_tasks_never_come_from_cache(vertex_spec):
     assert tasks["Clean up"][1]["inputs"]["parameters"]["run_name"] == job_name
     create_inputs = tasks["Create endpoint"][1]["inputs"]["parameters"]["labels"]
     assert create_inputs["taskOutputParameter"]["producerTask"] == "runlabelsop"
-    for name in ("Deploy model", "Test model performance"):
-        endpoint = tasks[name][1]["inputs"]["artifacts"]["endpoint"]["taskOutputArtifact"]
-        assert endpoint == {"outputArtifactKey": "endpoint", "producerTask": "endpoint-create"}, name
+    endpoint = tasks["Deploy model"][1]["inputs"]["artifacts"]["endpoint"]["taskOutputArtifact"]
+    assert endpoint == {"outputArtifactKey": "endpoint", "producerTask": "endpoint-create"}
+    # The load test runs in a condition branch (prompts file or not): the endpoint reaches it as the
+    # branch's input, bound to Create endpoint's output.
+    endpoint = tasks["Test model performance"][1]["inputs"]["artifacts"]["endpoint"]
+    assert endpoint == {"componentInputArtifact": "pipelinechannel--endpoint-create-endpoint"}
 
 
 def test_every_image_of_ours_is_this_versions(vertex_spec):

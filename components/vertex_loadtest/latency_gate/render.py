@@ -140,11 +140,39 @@ def _run_lines(stats: Mapping[str, Any], baseline: Mapping[str, Any] | None) -> 
     ]
     if is_finite(failed_p95):
         lines.append(f"- failed requests' p95 (not judged): {format_value('p95', failed_p95)}")
+    if totals.get("generation"):
+        lines += _generation_lines(totals["generation"])
     if baseline is not None:
         base_run = baseline.get("run") or {}
         lines.append(
             f"- baseline: run started {_escape(str(base_run.get('started_at')))}, "
             f"{format_number((baseline.get('totals') or {}).get('requests'))} requests"
+        )
+    return lines
+
+
+def _generation_lines(generation: Mapping[str, Any]) -> list[str]:
+    """The headline token numbers of a generative run."""
+
+    def times(metric: str) -> str:
+        summary = generation.get(f"{metric}_ms") or {}
+        return ", ".join(f"{key} {format_value('p50', summary.get(key))}" for key in ("p50", "p95", "p99"))
+
+    lines = [
+        f"- TTFT: {times('ttft')}",
+        f"- TPOT: {times('tpot')}",
+        f"- ITL: {times('itl')}",
+        f"- output tokens: {format_number((generation.get('output_tokens') or {}).get('sum'))} "
+        f"({_escape(str(generation.get('token_count_source')))}), "
+        f"{format_number(generation.get('output_tokens_per_s'))} tokens/s; input tokens: "
+        f"{format_number((generation.get('input_tokens') or {}).get('sum'))}",
+    ]
+    goodput = generation.get("goodput")
+    if goodput:
+        lines.append(
+            f"- goodput: {format_number(goodput.get('per_s'))} requests/s, "
+            f"{format_value('error_rate', goodput.get('fraction'))} of requests met "
+            f"{_escape(', '.join(goodput.get('slos') or []))}"
         )
     return lines
 

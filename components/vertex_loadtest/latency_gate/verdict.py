@@ -2,7 +2,8 @@
 
 ``judge`` takes stats dicts and returns a :class:`Verdict`. A run never passes vacuously:
 
-* zero requests, or zero successful requests, fails whatever the flags;
+* zero requests, or zero successful requests, fails whatever the flags; so does a generative run
+  (``target.api`` chat or stream-raw) without a single output token;
 * ``run.complete == false`` fails unless ``allow_incomplete``;
 * the run is *inconclusive* (a failure unless ``allow_inconclusive``) when the load generator was
   saturated (it measured its own queueing), when an open-model target rate was not reached
@@ -175,6 +176,10 @@ def judge(
             f"requests never passes"
         )
         failures.append(f"{reason}; {AUTH_ADVICE}" if all_refused_auth(totals) else reason)
+    if requests and successes and _generative(stats) and not _output_tokens(totals):
+        failures.append(
+            "the generative run produced no output token: a release that generates nothing never passes"
+        )
     if run.get("complete") is False:
         reason = f"the run did not complete (stop reason: {run.get('stop_reason') or 'unknown'})"
         if allow_incomplete:
@@ -235,6 +240,14 @@ def _check_shape(stats: Mapping[str, Any], which: str) -> None:
             )
     if not isinstance(stats.get("requests"), Mapping):
         raise BadInput(f"the {which} have no 'requests' object: pass a stats.json written by a load test")
+
+
+def _generative(stats: Mapping[str, Any]) -> bool:
+    return (stats.get("target") or {}).get("api") in ("chat", "stream-raw")
+
+
+def _output_tokens(entry: Mapping[str, Any]) -> int:
+    return _count(((entry.get("generation") or {}).get("output_tokens")) or {}, "sum")
 
 
 def _count(entry: Mapping[str, Any], key: str) -> int:

@@ -63,6 +63,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_ABORT_GRACE,
         help=f"no early abort before this (default {DEFAULT_ABORT_GRACE})",
     )
+    parser.add_argument(
+        "--api",
+        choices=("predict", "chat", "stream-raw"),
+        default="predict",
+        help="predict (default), or stream a generative endpoint: chat (OpenAI chat completions) or "
+        "stream-raw (:streamRawPredict); see docs/llm-metrics.md",
+    )
+    parser.add_argument(
+        "--prompts", default="", help="JSONL of prompts: messages or prompt per line (path or gs://)"
+    )
+    parser.add_argument(
+        "--max-tokens", type=int, default=0, help="cap on every answer's max_tokens (0: none)"
+    )
+    parser.add_argument("--input-tokens", type=int, default=0, help="synthetic prompts of about N tokens")
+    parser.add_argument(
+        "--output-tokens", type=int, default=0, help="synthetic prompts asking for about N tokens"
+    )
+    parser.add_argument(
+        "--token-spread",
+        type=float,
+        default=0.0,
+        help="synthetic lengths vary within this fraction (e.g. 0.2)",
+    )
+    parser.add_argument(
+        "--prompt-seed", type=int, default=0, help="seed of the synthetic prompts (default 0)"
+    )
+    parser.add_argument(
+        "--goodput", default="", help="per-request SLOs a good request meets, e.g. 'ttft<500ms,tpot<50ms'"
+    )
     parser.add_argument("--output-dir", default="load-test-output", help="where reports go")
     parser.set_defaults(handler=_run)
 
@@ -92,6 +121,14 @@ def _run(args: argparse.Namespace) -> int:
             locust_options=locust_options,
             abort_on_breach=tuple(args.abort_on_breach),
             abort_grace=args.abort_grace,
+            api=args.api,
+            prompts=args.prompts,
+            max_tokens=args.max_tokens,
+            input_tokens=args.input_tokens,
+            output_tokens=args.output_tokens,
+            token_spread=args.token_spread,
+            prompt_seed=args.prompt_seed,
+            goodput=args.goodput,
         ),
         args.output_dir,
     )

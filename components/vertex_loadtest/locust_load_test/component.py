@@ -36,6 +36,14 @@ def locust_load_test(
     auth: str = "auto",
     abort_on_breach: Optional[list] = None,  # noqa: UP045 - KFP reads the annotation
     abort_grace: str = "30s",
+    api: str = "predict",
+    prompts: Input[Artifact] = None,
+    max_tokens: int = 0,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    token_spread: float = 0.0,
+    prompt_seed: int = 0,
+    goodput: str = "",
 ) -> None:
     """Load-tests a Vertex AI endpoint (or any HTTP host) with Locust.
 
@@ -58,11 +66,23 @@ def locust_load_test(
         abort_on_breach: SLO expressions (as for ``LatencyGateOp``) that stop the test early once
             breached for 3 s after ``abort_grace``; the run then fails as incomplete.
         abort_grace: How long the test runs before an early abort may happen.
+        api: ``predict`` (``:predict``), or for generative endpoints ``chat`` (streamed OpenAI chat
+            completions) or ``stream-raw`` (``:streamRawPredict``); adds TTFT, TPOT, ITL, tokens/s
+            and goodput to the stats.
+        prompts: JSONL of prompts for ``chat``/``stream-raw``: ``messages`` or ``prompt`` per line,
+            optional ``max_tokens``.
+        max_tokens: A cap on every request's ``max_tokens`` (set where a prompt has none); 0: no cap.
+        input_tokens: Instead of ``prompts``: synthetic prompts of about this many tokens.
+        output_tokens: Synthetic prompts ask for about this many tokens.
+        token_spread: Synthetic lengths vary uniformly within this fraction of the means.
+        prompt_seed: Seed of the synthetic prompts.
+        goodput: Per-request SLOs that make a request good, e.g. ``ttft<500ms,tpot<50ms``.
 
     Returns:
         report: Locust's HTML report (renders in the Vertex AI Pipelines UI).
         stats: A directory with ``stats.json`` (the documented schema the gate reads) and Locust's CSVs.
-        metrics: Headline numbers: requests, failures, rps, latency percentiles of successful requests.
+        metrics: Headline numbers: requests, failures, rps, latency percentiles of successful requests;
+            for generative runs also TTFT/TPOT/ITL percentiles, token counts, tokens/s and goodput.
     """
     import shlex
     import shutil
@@ -94,6 +114,14 @@ def locust_load_test(
             auth=auth,
             abort_on_breach=tuple(abort_on_breach or ()),
             abort_grace=abort_grace,
+            api=api,
+            prompts=source(prompts),
+            max_tokens=max_tokens,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            token_spread=token_spread,
+            prompt_seed=prompt_seed,
+            goodput=goodput,
         ),
         stats.path,
     )

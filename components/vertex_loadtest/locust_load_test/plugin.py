@@ -4,8 +4,10 @@
 - Finer latency buckets through Locust's own hook: ``StatsEntry._log_response_time`` files each
   sample in a 0.2% bucket and percentiles are nearest rank (``vertex_loadtest.histogram``), so the
   HTML report, the CSVs and ``stats.json`` show the same, accurate numbers.
-- Success and failure latencies and failure kinds (``recorder.Recorder``), merged from the workers
-  through Locust's ``report_to_master`` / ``worker_report`` events.
+- Success and failure latencies and failure kinds (``recorder.Recorder``), and for generative runs
+  TTFT, TPOT, ITL, tokens and goodput (``generation_stats``, from the ``generation`` a
+  ``VertexChatUser`` puts in the request's context), merged from the workers through Locust's
+  ``report_to_master`` / ``worker_report`` events.
 - Open-model pacing when the run has a target rps, and a progress line every few seconds.
 - Early abort (k6's ``abortOnFail``): with ``abort_on_breach`` SLOs, the master stops the run once one
   has been breached at every check for ``ABORT_CHECKS`` seconds after the grace period.
@@ -32,14 +34,17 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from vertex_loadtest import histogram, slo
 from vertex_loadtest.errors import BadInput
-from vertex_loadtest.locust_load_test import results
+from vertex_loadtest.locust_load_test import goodput, results
+from vertex_loadtest.locust_load_test.generation_stats import GenerationRecorder
 from vertex_loadtest.locust_load_test.recorder import Recorder, classify
 from vertex_loadtest.locust_load_test.run_config import RunConfig
 from vertex_loadtest.stats import StopReason
 
 CONFIG = RunConfig.from_environment()
 RECORDER = Recorder()
+GENERATION = GenerationRecorder(goodput.parse(CONFIG.goodput), CONFIG.series_window_s)
 REPORT_KEY = "vertex_loadtest"
+GENERATION_KEY = "vertex_loadtest_generation"
 #: Consecutive one-second checks an SLO must fail, after the grace period, before the run is aborted.
 ABORT_CHECKS = 3
 ABORTED: dict[str, Any] = {}  # why the run was aborted early, once it was
@@ -94,20 +99,28 @@ def _on_request(
     response_time: float | None,
     exception: Any = None,
     response: Any = None,
+    context: dict[str, Any] | None = None,
     **_kwargs: Any,
 ) -> None:
-    kind = classify(getattr(response, "status_code", None), exception) if exception else None
+    kind = None
+    if exception:  # a streamed failure names its kind (stream-broken, empty-stream, ...)
+        kind = getattr(exception, "kind", None) or classify(getattr(response, "status_code", None), exception)
     RECORDER.record(f"{request_type} {name}", response_time, kind)
+    generation = (context or {}).get("generation")
+    if generation is not None and not exception:
+        GENERATION.record(f"{request_type} {name}", generation)
 
 
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
     data[REPORT_KEY] = RECORDER.take()
+    data[GENERATION_KEY] = GENERATION.take()
 
 
 @events.worker_report.add_listener
 def _on_worker_report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
     RECORDER.merge(data.get(REPORT_KEY, {}))
+    GENERATION.merge(data.get(GENERATION_KEY, {}))
 
 
 @events.init.add_listener
@@ -237,6 +250,7 @@ def _snapshot(runner: Any) -> dict[str, Any]:
         "entries": [_entry_dict(entry) for entry in stats.entries.values()],
         "total": _entry_dict(stats.total),
         "recorder": RECORDER.to_dict(),
+        "generation": GENERATION.to_dict(),
         "errors": [
             {"method": e.method, "name": e.name, "error": str(e.error), "occurrences": e.occurrences}
             for e in stats.errors.values()

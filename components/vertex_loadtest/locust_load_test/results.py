@@ -8,6 +8,7 @@ from typing import Any
 
 from vertex_loadtest import histogram
 from vertex_loadtest._version import __version__
+from vertex_loadtest.locust_load_test import generation_stats
 from vertex_loadtest.locust_load_test.recorder import Latencies
 from vertex_loadtest.stats import AUTH_ADVICE, SCHEMA_VERSION, ErrorKind, all_refused_auth
 
@@ -38,14 +39,14 @@ def build_stats(
     ended = float(dump.get("last_request_timestamp") or run["ended_at"])
     started = float(dump.get("start_time") or ended)
     duration = max(ended - started, 1e-9)
-    recorded = dump["recorder"]
-    requests = {
-        f"{entry['method']} {entry['name']}": _entry(
-            entry, recorded.get(f"{entry['method']} {entry['name']}"), duration
-        )
-        for entry in dump["entries"]
-    }
+    recorded, generated = dump["recorder"], (dump.get("generation") or {}).get("entries", {})
+    requests = {}
+    for entry in dump["entries"]:
+        name = f"{entry['method']} {entry['name']}"
+        requests[name] = _entry(entry, recorded.get(name), duration)
+        _add_generation(requests[name], generated.get(name), duration)
     totals = _entry(dump["total"], _merge_all(recorded.values()), duration)
+    _add_generation(totals, generation_stats.merge_all(generated.values()), duration)
     target_rps = load.get("target_rps") or None
     achieved = totals["rps"]
     return {
@@ -84,6 +85,13 @@ def build_stats(
             for e in sorted(dump.get("errors", []), key=lambda e: -e["occurrences"])[:20]
         ],
     }
+
+
+def _add_generation(entry: dict[str, Any], generated: dict[str, Any] | None, duration: float) -> None:
+    """Adds the optional ``generation`` object to the entry of a request name that streamed tokens."""
+    summary = generation_stats.summary(generated, entry["requests"], duration)
+    if summary is not None:
+        entry["generation"] = summary
 
 
 def _merge_all(recorded: Any) -> dict[str, Any]:
@@ -144,7 +152,49 @@ def metrics(stats: dict[str, Any]) -> dict[str, float]:
     for key in ("mean", "p50", "p90", "p95", "p99", "p99.9", "max"):
         if latency[key] is not None:
             values[f"latency_{key.replace('.', '_')}_ms"] = histogram.readable(latency[key])
+    values.update(_generation_metrics(totals.get("generation")))
     return {key: float(value) for key, value in values.items() if math.isfinite(float(value))}
+
+
+def _generation_metrics(generation: dict[str, Any] | None) -> dict[str, float]:
+    """The headline token numbers of a generative run (none for a ``:predict`` run)."""
+    if not generation:
+        return {}
+    values = {
+        "output_tokens": generation["output_tokens"]["sum"],
+        "input_tokens": generation["input_tokens"]["sum"],
+        "output_tokens_per_s": histogram.readable(generation["output_tokens_per_s"]),
+    }
+    for metric in ("ttft", "tpot", "itl"):
+        for key in ("p50", "p90", "p99"):
+            if generation[f"{metric}_ms"][key] is not None:
+                values[f"{metric}_{key}_ms"] = histogram.readable(generation[f"{metric}_ms"][key])
+    if generation["goodput"]:
+        values["goodput_per_s"] = generation["goodput"]["per_s"]
+        values["goodput_fraction"] = generation["goodput"]["fraction"]
+    return values
+
+
+def generation_line(generation: dict[str, Any]) -> str:
+    """One readable line of a generative run's token numbers (the task log and the verdict)."""
+
+    def ms(metric: str, key: str) -> str:
+        value = generation[f"{metric}_ms"][key]
+        return "-" if value is None else f"{value:g}ms"
+
+    line = (
+        f"generation: TTFT p50 {ms('ttft', 'p50')} p99 {ms('ttft', 'p99')}, "
+        f"TPOT p50 {ms('tpot', 'p50')} p99 {ms('tpot', 'p99')}, ITL p99 {ms('itl', 'p99')}, "
+        f"{generation['output_tokens']['sum']} output tokens ({generation['token_count_source']}), "
+        f"{generation['output_tokens_per_s']:g} tokens/s"
+    )
+    if generation["goodput"]:
+        goodput = generation["goodput"]
+        line += (
+            f", goodput {goodput['per_s']:g}/s ({100 * goodput['fraction']:.1f}% of requests met "
+            f"{', '.join(goodput['slos'])})"
+        )
+    return line
 
 
 def summary(stats: dict[str, Any]) -> str:
@@ -162,6 +212,7 @@ def summary(stats: dict[str, Any]) -> str:
         f"latency of successful requests: p50 {ms('p50')}, p90 {ms('p90')}, p95 {ms('p95')}, "
         f"p99 {ms('p99')}, max {ms('max')}",
         f"failures by kind: {errors}",
+        *([generation_line(totals["generation"])] if totals.get("generation") else []),
         f"load generator CPU peak {stats['generator']['cpu_peak_percent']:g}%"
         + (" (SATURATED: the generator measured itself)" if stats["generator"]["saturated"] else ""),
     ]

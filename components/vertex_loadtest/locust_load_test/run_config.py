@@ -45,6 +45,11 @@ class RunConfig:
         abort_grace_s: No early abort before this many seconds.
         expect_workers_max_wait_s: How long the master waits for its workers.
         script: How the HTML report names the locustfile (the team's, not our plugin).
+        api: ``predict``, ``chat`` or ``stream-raw`` (``target.Api``).
+        prompts: Generative runs: request bodies with ``messages``, round robin; None: a built-in one.
+        max_tokens: Generative runs: a cap on every request's ``max_tokens``; 0: none.
+        goodput: Generative runs: per-request SLOs of goodput, e.g. ``ttft<500ms,tpot<50ms``.
+        series_window_s: Seconds per point of the HTML report's generation charts.
     """
 
     predict_path: str = ""
@@ -60,6 +65,11 @@ class RunConfig:
     abort_grace_s: float = parse_duration(DEFAULT_ABORT_GRACE, "abort grace")
     expect_workers_max_wait_s: int = DEFAULT_EXPECT_WORKERS_MAX_WAIT_S
     script: str = ""
+    api: str = "predict"
+    prompts: list[dict[str, Any]] | None = None
+    max_tokens: int = 0
+    goodput: str = ""
+    series_window_s: int = 1
 
     def write(self, path: Path) -> dict[str, str]:
         """Writes this configuration to ``path``; returns the environment entry that points a child at it."""

@@ -23,13 +23,14 @@ from vertex_loadtest.durations import parse_duration
 from vertex_loadtest.errors import BadInput, InfrastructureFailure
 from vertex_loadtest.locust_load_test import (
     cluster,
+    generation_report,
     locust_process,
     locustfile_check,
+    request_inputs,
     results,
     sources,
     target,
 )
-from vertex_loadtest.locust_load_test import payloads as payload_files
 from vertex_loadtest.locust_load_test.locust_process import LocustProcess
 from vertex_loadtest.locust_load_test.run_config import (
     DEFAULT_ABORT_GRACE,
@@ -46,10 +47,13 @@ logger = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 PLUGIN = PACKAGE_DIR / "plugin.py"
 BUILTIN_LOCUSTFILE = PACKAGE_DIR / "builtin_locustfile.py"
+BUILTIN_CHAT_LOCUSTFILE = PACKAGE_DIR / "builtin_chat_locustfile.py"
 REPORT_FILE = "report.html"
 CSV_PREFIX = "locust"
 #: Time for Locust to start, stop users and write its reports, beyond run time and stop timeout.
 DEADLINE_GRACE_S = 30.0
+#: The HTML report's generation charts have at most about this many points.
+CHART_POINTS = 120
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,14 @@ class LoadTest:
     abort_on_breach: Sequence[str] = field(default_factory=tuple)  # SLOs that stop the run early
     abort_grace: str = DEFAULT_ABORT_GRACE  # no early abort before this much of the run
     expect_workers_max_wait_s: int = DEFAULT_EXPECT_WORKERS_MAX_WAIT_S  # a master's wait for its workers
+    api: str = target.Api.PREDICT  # predict | chat | stream-raw
+    prompts: str = ""  # JSONL of prompts (generative APIs): local path, /gcs/ path or gs:// URI
+    max_tokens: int = 0  # cap on every request's max_tokens; 0: the prompt's or the server's
+    input_tokens: int = 0  # synthetic prompts of about this many tokens (without prompts)
+    output_tokens: int = 0  # ... asking for about this many
+    token_spread: float = 0.0  # synthetic lengths vary uniformly within this fraction
+    prompt_seed: int = 0
+    goodput: str = ""  # per-request SLOs of goodput, e.g. "ttft<500ms,tpot<50ms"
 
 
 @dataclass
@@ -116,7 +128,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
     _check_numbers(test)
     if test.abort_on_breach:
         slo.parse_all(list(test.abort_on_breach), baseline_given=False)
-    resolved = target.with_dedicated_dns(target.resolve(test.host, test.endpoint, test.auth))
+    resolved = target.with_dedicated_dns(target.resolve(test.host, test.endpoint, test.auth, test.api))
     processes = test.processes or os.cpu_count() or 1
     # The Locust worker processes the master waits for: one per core here, or on every worker replica.
     if role.kind == "single":
@@ -129,9 +141,10 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
         workdir = Path(work)
         locustfile = _prepare_locustfile(test, workdir)
         config = RunConfig(
+            api=test.api,
             predict_path=resolved.predict_path,
             anonymous=resolved.anonymous,
-            payloads=_load_payloads(test, workdir),
+            **request_inputs.request_config(test, workdir),
             request_timeout_s=test.request_timeout_s,
             target_rps=test.target_rps or None,
             progress_interval_s=test.progress_interval_s,
@@ -142,6 +155,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             abort_grace_s=abort_grace_s,
             expect_workers_max_wait_s=test.expect_workers_max_wait_s,
             script=test.locustfile or "(built-in VertexEndpointUser)",
+            series_window_s=max(1, -(-run_time_s // CHART_POINTS)),
         )
         env = {**os.environ, **config.write(workdir / "run-config.json"), **resolved.environment()}
         command = _locust_command(
@@ -208,6 +222,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
         cpu_peak_percent=child.cpu_peak_percent,
     )
     stats_file = write_stats(stats, output)
+    generation_report.add_to_report(output / REPORT_FILE, stats, dump.get("generation"))
     if not dump.get("final"):
         _raise_for_partial_stats(child, stats, stats_file, output / REPORT_FILE)
     print(results.summary(stats), flush=True)
@@ -236,24 +251,13 @@ def _prepare_locustfile(test: LoadTest, workdir: Path) -> Path:
     if not test.locustfile:
         if test.locustfile_sha256:
             raise BadInput("locustfile_sha256 was given without a locustfile")
-        return BUILTIN_LOCUSTFILE
+        return BUILTIN_LOCUSTFILE if test.api == target.Api.PREDICT else BUILTIN_CHAT_LOCUSTFILE
     # Locust imports the file as a module named after it: keep a valid module name.
     path = sources.fetch(test.locustfile, workdir / "team_locustfile.py", "locustfile")
     if test.locustfile_sha256:
         sources.verify_sha256(path, test.locustfile_sha256, test.locustfile)
     locustfile_check.check_syntax(path, test.locustfile)
     return path
-
-
-def _load_payloads(test: LoadTest, workdir: Path) -> list[Any] | None:
-    if test.payloads and test.instances:
-        raise BadInput("give payloads (a JSONL file) or instances (inline JSON), not both")
-    if test.payloads:
-        path = sources.fetch(test.payloads, workdir / "payloads.jsonl", "payloads")
-        return payload_files.load_jsonl(path, test.payloads)
-    if test.instances:
-        return payload_files.parse_inline(test.instances)
-    return None
 
 
 def _locust_command(

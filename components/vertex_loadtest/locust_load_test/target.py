@@ -1,6 +1,14 @@
 """Where the load goes: a Vertex AI endpoint resource name or a plain HTTP host, turned into the
-host and ``:predict`` path Locust uses, and whether requests carry a Google token. An endpoint with
-its own DNS name (a dedicated endpoint) takes its load there, not at the regional API host.
+host and request path Locust uses for the run's API, and whether requests carry a Google token.
+
+APIs (``--api``): ``predict`` POSTs ``/v1/{endpoint}:predict``; ``chat`` streams OpenAI-compatible
+chat completions from ``/v1beta1/{endpoint}/chat/completions``; ``stream-raw`` streams the same body
+through ``/v1/{endpoint}:streamRawPredict``. A host URL's path, if any, is the request path; without
+one a host gets ``/predict``, or ``/v1/chat/completions`` (the vLLM OpenAI-compatible server's route)
+for the streaming APIs.
+
+An endpoint with its own DNS name (a dedicated endpoint) takes its load there, not at the
+regional API host.
 """
 
 import dataclasses
@@ -10,13 +18,13 @@ import logging
 import re
 import urllib.request
 from dataclasses import dataclass
+from enum import StrEnum
 from urllib.parse import urlsplit
 
 from vertex_loadtest.errors import BadInput
 from vertex_loadtest.vertex_clients import resolve_api_endpoint
 
 _ENDPOINT_NAME = re.compile(r"^projects/[^/]+/locations/(?P<location>[a-z0-9-]+)/endpoints/[^/:]+$")
-DEFAULT_HOST_PATH = "/predict"
 #: How long reading the endpoint (for its dedicated DNS name) may take.
 LOOKUP_TIMEOUT_S = 30
 logger = logging.getLogger(__name__)
@@ -25,34 +33,60 @@ logger = logging.getLogger(__name__)
 HOST_ENV, PATH_ENV = "VERTEX_AI_ENDPOINT_HOST", "VERTEX_AI_ENDPOINT_PATH"
 
 
+class Api(StrEnum):
+    """What the users send: ``--api`` (component parameter ``api``)."""
+
+    PREDICT = "predict"  # {"instances": [...]} to :predict
+    CHAT = "chat"  # streamed OpenAI chat completions
+    STREAM_RAW = "stream-raw"  # the same body through :streamRawPredict
+
+
+#: The request path of each API on a Vertex AI endpoint.
+ENDPOINT_PATHS = {
+    Api.PREDICT: "/v1/{endpoint}:predict",
+    Api.CHAT: "/v1beta1/{endpoint}/chat/completions",
+    Api.STREAM_RAW: "/v1/{endpoint}:streamRawPredict",
+}
+#: The request path of each API on a host URL given without a path.
+HOST_PATHS = {
+    Api.PREDICT: "/predict",
+    Api.CHAT: "/v1/chat/completions",
+    Api.STREAM_RAW: "/v1/chat/completions",
+}
+
+
 @dataclass(frozen=True)
 class Target:
     host: str  # scheme://netloc, as Locust's --host
     predict_path: str
     endpoint: str | None  # the Vertex resource name, when there is one
     anonymous: bool  # send no bearer token
+    api: str = Api.PREDICT
 
     def as_dict(self) -> dict[str, str | None]:
-        return {"host": self.host, "path": self.predict_path, "endpoint": self.endpoint}
+        return {"host": self.host, "path": self.predict_path, "endpoint": self.endpoint, "api": self.api}
 
     def environment(self) -> dict[str, str]:
         """``VERTEX_AI_ENDPOINT_HOST`` and ``VERTEX_AI_ENDPOINT_PATH`` for the Locust processes."""
         return {HOST_ENV: self.host, PATH_ENV: self.predict_path}
 
 
-def resolve(host: str = "", endpoint: str = "", auth: str = "auto") -> Target:
+def resolve(host: str = "", endpoint: str = "", auth: str = "auto", api: str = Api.PREDICT) -> Target:
     """Returns the target of a run.
 
     Args:
-        host: A URL such as ``http://127.0.0.1:8080`` (an optional path is the predict path,
-            default ``/predict``).
+        host: A URL such as ``http://127.0.0.1:8080`` (an optional path is the request path,
+            default: ``HOST_PATHS[api]``).
         endpoint: A Vertex AI endpoint resource name ``projects/P/locations/L/endpoints/E``.
         auth: ``auto`` (a token except for loopback hosts), ``google`` or ``none``.
+        api: ``predict``, ``chat`` or ``stream-raw``.
     """
     if bool(host) == bool(endpoint):
         raise BadInput("give exactly one target: a host URL or an endpoint resource name")
     if auth not in ("auto", "google", "none"):
         raise BadInput(f"auth {auth!r} is not one of auto, google, none")
+    if api not in set(Api):
+        raise BadInput(f"api {api!r} is not one of {', '.join(Api)}")
     if endpoint:
         match = _ENDPOINT_NAME.match(endpoint)
         if not match:
@@ -62,12 +96,12 @@ def resolve(host: str = "", endpoint: str = "", auth: str = "auto") -> Target:
         base = resolve_api_endpoint("", match["location"])
         if "://" not in base:
             base = f"https://{base}"
-        target_host, path = _split(base)[0], f"/v1/{endpoint}:predict"
+        target_host, path = _split(base)[0], ENDPOINT_PATHS[Api(api)].format(endpoint=endpoint)
     else:
         target_host, path = _split(host)
-        path = path or DEFAULT_HOST_PATH
+        path = path or HOST_PATHS[Api(api)]
     anonymous = auth == "none" or (auth == "auto" and _is_loopback(urlsplit(target_host).hostname or ""))
-    return Target(target_host, path, endpoint or None, anonymous)
+    return Target(target_host, path, endpoint or None, anonymous, api)
 
 
 def _split(url: str) -> tuple[str, str]:

@@ -85,6 +85,12 @@ def build_pipeline(
         slos: list = DEFAULT_SLOS,
         baseline_stats_uri: str = "",
         keep_endpoint_on_success: bool = False,
+        api: str = "predict",
+        prompts_uri: str = "",
+        max_tokens: int = 0,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        goodput: str = "",
     ) -> None:
         """Deploys a model to a fresh endpoint, load-tests it, gates on SLOs, always cleans up.
 
@@ -106,6 +112,14 @@ def build_pipeline(
             slos: SLO expressions, e.g. ``["p95 < 500ms", "error_rate < 1%"]``.
             baseline_stats_uri: A previous run's stats artifact URI for ``baseline`` SLOs; empty: none.
             keep_endpoint_on_success: Keep the endpoint when the gate passes (promotion); default: delete.
+            api: ``predict`` (default), or stream a generative endpoint: ``chat`` (OpenAI chat
+                completions) or ``stream-raw`` (``:streamRawPredict``); see docs/llm-metrics.md.
+            prompts_uri: Prompts of a generative run, ``gs://BUCKET/PATH.jsonl`` (``messages`` or
+                ``prompt`` per line); empty: synthetic prompts (``input_tokens``, ``output_tokens``).
+            max_tokens: ``max_tokens`` of the prompts that set none; 0: the server's default.
+            input_tokens: Synthetic prompts of about this many tokens.
+            output_tokens: Synthetic prompts ask for about this many tokens.
+            goodput: Per-request SLOs a good request meets, e.g. ``ttft<500ms,tpot<50ms``.
         """
         cleanup = EndpointCleanupOp(
             project=project, location=location, keep_on_success=keep_endpoint_on_success
@@ -146,29 +160,47 @@ def build_pipeline(
                 .set_display_name("Deploy model")
                 .set_caching_options(False)
             )
-            load_test = (
-                LocustLoadTestOp(
-                    endpoint=endpoint.outputs["endpoint"],
-                    locustfile=tests.output,
-                    locustfile_sha256=locustfile_sha256,
-                    users=users,
-                    spawn_rate=spawn_rate,
-                    run_time=run_time,
-                    target_rps=target_rps,
+
+            def test_and_gate(**prompts: Any) -> None:
+                """The load test, then the gate (against the baseline when one is given)."""
+                stats = (
+                    LocustLoadTestOp(
+                        endpoint=endpoint.outputs["endpoint"],
+                        locustfile=tests.output,
+                        locustfile_sha256=locustfile_sha256,
+                        users=users,
+                        spawn_rate=spawn_rate,
+                        run_time=run_time,
+                        target_rps=target_rps,
+                        api=api,
+                        max_tokens=max_tokens,
+                        input_tokens=input_tokens,
+                        output_tokens=output_tokens,
+                        goodput=goodput,
+                        **prompts,
+                    )
+                    .after(deploy)
+                    .set_display_name("Test model performance")
+                    .set_caching_options(False)
+                    .outputs["stats"]
                 )
-                .after(deploy)
-                .set_display_name("Test model performance")
-                .set_caching_options(False)
-            )
-            with dsl.If(baseline_stats_uri == "", name="No baseline"):
-                LatencyGateOp(stats=load_test.outputs["stats"], slos=slos).set_display_name("Gate on SLOs")
-            with dsl.Else(name="Against baseline"):
-                baseline = dsl.importer(artifact_uri=baseline_stats_uri, artifact_class=dsl.Artifact)
-                LatencyGateOp(
-                    stats=load_test.outputs["stats"],
-                    baseline=baseline.set_display_name("Import baseline").output,
-                    slos=slos,
-                ).set_display_name("Gate on SLOs vs baseline")
+                with dsl.If(baseline_stats_uri == "", name="No baseline"):
+                    LatencyGateOp(stats=stats, slos=slos).set_display_name("Gate on SLOs")
+                with dsl.Else(name="Against baseline"):
+                    baseline = dsl.importer(artifact_uri=baseline_stats_uri, artifact_class=dsl.Artifact)
+                    LatencyGateOp(
+                        stats=stats,
+                        baseline=baseline.set_display_name("Import baseline").output,
+                        slos=slos,
+                    ).set_display_name("Gate on SLOs vs baseline")
+
+            # A prompts file is an artifact, imported only when given; each case tests and gates on its
+            # own (kfp.local cannot pick one branch's artifact with dsl.OneOf inside an exit handler).
+            with dsl.If(prompts_uri == "", name="Built-in prompts"):
+                test_and_gate()
+            with dsl.Else(name="Prompts file"):
+                prompts = dsl.importer(artifact_uri=prompts_uri, artifact_class=dsl.Artifact)
+                test_and_gate(prompts=prompts.set_display_name("Import prompts").output)
 
     return deploy_and_test
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -15,6 +16,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="append",
         metavar="EXPR",
         help="an SLO expression, repeatable (default: the pipeline's); try 'p95 < 1ms'",
+    )
+    demo.add_argument(
+        "--llm",
+        action="store_true",
+        help="deploy a small generative model and stream chat completions (TTFT, TPOT, goodput SLOs)",
+    )
+    demo.add_argument(
+        "--prompts",
+        metavar="FILE.jsonl",
+        help="with --llm: a prompts file, uploaded and given to the pipeline",
     )
     demo.add_argument("--fail-deploy", action="store_true", help="make the model deployment fail")
     demo.add_argument("--keep-on-success", action="store_true", help="keep the endpoint when the gate passes")
@@ -46,7 +57,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from vertex_loadtest.errors import BadInput
     from vertex_loadtest.rehearsal.demo import run_demo
+
+    if args.prompts and not args.llm:
+        raise BadInput("--prompts needs --llm: prompts are for generative runs (vertex-loadtest demo --llm)")
+    if args.prompts and not Path(args.prompts).is_file():
+        raise BadInput(f"--prompts {args.prompts}: no such file; give a JSONL file of prompts")
 
     return run_demo(args)
 

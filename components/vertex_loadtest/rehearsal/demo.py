@@ -1,8 +1,9 @@
 """``make demo`` / ``vertex-loadtest demo``: the reference pipeline rehearsed on one machine, no cloud.
 
 1. Starts the GCS emulator and the Vertex AI emulator on loopback, serves the sample model (a small
-   real classifier, ``model_server``) in the Vertex custom-container contract, uploads the sample
-   locustfile to the GCS emulator and registers the model in the Vertex emulator.
+   real classifier, ``model_server``; with ``--llm`` a small generative model, ``llm_server``, streamed
+   through the emulator's chat completions) in the Vertex custom-container contract, uploads the
+   sample locustfile to the GCS emulator and registers the model in the Vertex emulator.
 2. Runs ``deploy_and_test`` under ``kfp.local``; only ``EndpointCreateOp`` and ``ModelDeployOp`` are
    swapped for stand-ins making the same calls. Importers, load test, gate, exit handler and cleanup
    are the production components.
@@ -11,7 +12,8 @@
 By default the screen shows one line per task, the verdict and the paths; everything else goes to
 ``demo.log`` in the output directory (``--verbose`` shows it as it happens; ``console.py``).
 
-Exit 0 when the pipeline succeeded, 1 when it failed (``--slo 'p95 < 1ms'``, ``--fail-deploy``).
+Exit 0 when the pipeline succeeded, 1 when it failed (``--slo 'p95 < 1ms'``, ``--fail-deploy``;
+with ``--llm``, ``--slo 'ttft_p95 < 1ms'``).
 """
 
 import argparse
@@ -23,17 +25,42 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vertex_loadtest.ports import free_port
 from vertex_loadtest.rehearsal.console import demo_console
 
 PROJECT, LOCATION = "rehearsal-project", "us-central1"
-BUCKET, LOCUSTFILE_OBJECT = "rehearsal-tests", "perf/locustfile.py"
+BUCKET, LOCUSTFILE_OBJECT, PROMPTS_OBJECT = "rehearsal-tests", "perf/locustfile.py", "perf/prompts.jsonl"
 SERVER_START_TIMEOUT_S = 30
-#: Read as a file, never imported here: importing it would import locust (and gevent's patches).
+#: Read as files, never imported here: importing them would import locust (and gevent's patches).
 SAMPLE_LOCUSTFILE = Path(__file__).resolve().parent / "sample_locustfile.py"
 LOG_FILE = "demo.log"
+SAMPLE_CHAT_LOCUSTFILE = Path(__file__).resolve().parent / "sample_chat_locustfile.py"
+LLM_SLOS = ["ttft_p95 < 2s", "tpot_p95 < 200ms", "error_rate < 1%", "goodput >= 90%"]
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """What the demo deploys and how the pipeline tests it."""
+
+    server_module: str
+    display_name: str
+    locustfile: Path
+    slos: list[str]
+    pipeline_arguments: dict[str, Any] = field(default_factory=dict)
+
+
+CLASSIFIER = Flavour("vertex_loadtest.rehearsal.model_server", "review-sentiment", SAMPLE_LOCUSTFILE, [])
+GENERATIVE = Flavour(
+    "vertex_loadtest.rehearsal.llm_server",
+    "docstring-trigram",
+    SAMPLE_CHAT_LOCUSTFILE,
+    LLM_SLOS,
+    {"api": "chat", "input_tokens": 48, "output_tokens": 32, "goodput": "ttft<2s,tpot<200ms"},
+)
 
 
 @contextlib.contextmanager
@@ -64,8 +91,8 @@ def gcs_emulator() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def model_server() -> Iterator[str]:
-    """The sample model in its own process, as Vertex runs a serving container."""
+def model_server(module: str) -> Iterator[str]:
+    """The sample model (``module``) in its own process, as Vertex runs a serving container."""
     port = free_port()
     env = {
         **os.environ,
@@ -73,7 +100,7 @@ def model_server() -> Iterator[str]:
         "AIP_PREDICT_ROUTE": "/predict",
         "AIP_HEALTH_ROUTE": "/health",
     }
-    process = subprocess.Popen([sys.executable, "-m", "vertex_loadtest.rehearsal.model_server"], env=env)
+    process = subprocess.Popen([sys.executable, "-m", module], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
@@ -91,17 +118,18 @@ def model_server() -> Iterator[str]:
         process.wait(10)
 
 
-def upload_locustfile() -> tuple[str, str]:
-    """Puts the sample locustfile in the GCS emulator; returns its gs:// URI and SHA-256."""
+def upload(path: Path, name: str) -> tuple[str, str]:
+    """Puts a file in the GCS emulator's bucket; returns its gs:// URI and SHA-256."""
     from google.cloud.storage import Client
 
-    source = SAMPLE_LOCUSTFILE.read_bytes()
-    bucket = Client(project=PROJECT).create_bucket(BUCKET)
-    bucket.blob(LOCUSTFILE_OBJECT).upload_from_string(source)
-    return f"gs://{BUCKET}/{LOCUSTFILE_OBJECT}", hashlib.sha256(source).hexdigest()
+    client = Client(project=PROJECT)
+    bucket = client.lookup_bucket(BUCKET) or client.create_bucket(BUCKET)
+    source = path.read_bytes()
+    bucket.blob(name).upload_from_string(source)
+    return f"gs://{BUCKET}/{name}", hashlib.sha256(source).hexdigest()
 
 
-def register_model(model_url: str) -> str:
+def register_model(model_url: str, display_name: str) -> str:
     """Uploads the sample model to the Vertex emulator's registry, backed by the local server."""
     from vertex_loadtest.rehearsal.vertex_calls import upload_model
     from vertex_loadtest.vertex_clients import vertex_clients
@@ -109,9 +137,9 @@ def register_model(model_url: str) -> str:
     uploaded = upload_model(
         vertex_clients(LOCATION),
         f"projects/{PROJECT}/locations/{LOCATION}",
-        display_name="review-sentiment",
+        display_name=display_name,
         model_url=model_url,
-        image_uri="local/review-sentiment",
+        image_uri=f"local/{display_name}",
         health_route="/health",
     )
     return uploaded.name
@@ -147,7 +175,8 @@ def _rehearse(
 
     pipeline_root = output / "pipeline-root"
     pipeline_root.mkdir(parents=True, exist_ok=True)
-    slos = args.slo or DEFAULT_SLOS
+    flavour = GENERATIVE if args.llm else CLASSIFIER
+    slos = args.slo or flavour.slos or DEFAULT_SLOS
     with contextlib.ExitStack() as stack:
         storage_url = stack.enter_context(gcs_emulator())
         vertex = stack.enter_context(VertexEmulator(operation_seconds=0.5))
@@ -159,9 +188,13 @@ def _rehearse(
             )
         )
         print(f"[demo] GCS emulator {storage_url}, Vertex AI emulator {vertex.api_endpoint}", flush=True)
-        model_url = stack.enter_context(model_server())
-        locustfile_uri, locustfile_sha256 = upload_locustfile()
-        model_name = register_model(model_url)
+        model_url = stack.enter_context(model_server(flavour.server_module))
+        locustfile_uri, locustfile_sha256 = upload(flavour.locustfile, LOCUSTFILE_OBJECT)
+        arguments = dict(flavour.pipeline_arguments)
+        if args.prompts:  # the file's prompts replace the synthetic ones
+            arguments = {k: v for k, v in arguments.items() if k not in ("input_tokens", "output_tokens")}
+            arguments["prompts_uri"] = upload(Path(args.prompts), PROMPTS_OBJECT)[0]
+        model_name = register_model(model_url, flavour.display_name)
         print(f"[demo] model {model_name} served by {model_url}; locustfile {locustfile_uri}", flush=True)
         if args.fail_deploy:
             vertex.fail_operations("deployModel", message="Injected by --fail-deploy: the deployment failed.")
@@ -181,6 +214,7 @@ def _rehearse(
                 users=args.users,
                 slos=slos,
                 keep_endpoint_on_success=args.keep_on_success,
+                **arguments,
             )
             succeeded = True
         except RuntimeError as error:
@@ -197,8 +231,8 @@ def _show_outputs(pipeline_root: Path, say: Callable[[str], None], show: Callabl
     if verdict is not None:
         show(f"\n{_headline(verdict.read_text(encoding='utf-8'))}\n")
     for label, pattern in (
-        ("load test report (HTML)", "locust-load-test/report"),
-        ("load test stats", "locust-load-test/stats/stats.json"),
+        ("load test report (HTML)", "locust-load-test*/report"),
+        ("load test stats", "locust-load-test*/stats/stats.json"),
         ("SLO verdict (Markdown)", "latency-gate*/verdict"),
         ("cleanup report (Markdown)", "endpoint-cleanup/report"),
     ):

@@ -1,8 +1,8 @@
-"""What a handler gets (one API call) and may answer besides JSON (raw bytes with headers)."""
+"""What a handler gets (one API call) and may answer besides JSON (raw bytes, or a stream, with headers)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,4 +44,12 @@ class RawReply:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-Reply = dict[str, Any] | RawReply
+@dataclass(frozen=True)
+class StreamReply:
+    """Bytes passed through as they arrive (server-sent events), each piece written when it comes."""
+
+    pieces: Generator[bytes, None, None]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+Reply = dict[str, Any] | RawReply | StreamReply

@@ -44,8 +44,8 @@ def _pick_deployed_model(backend: Backend, endpoint: Json) -> Json:
     return dict(by_id[weights[-1][0]])
 
 
-def _target(backend: Backend, endpoint_name: str) -> tuple[Json, Json, str]:
-    """The deployed model to serve this request, its model and the URL to POST to."""
+def model_server(backend: Backend, endpoint_name: str) -> tuple[Json, Json, str]:
+    """The deployed model to serve this request, its model and its server's base URL."""
     with backend.lock:
         backend.advance()
         endpoint = copy.deepcopy(backend.endpoint(endpoint_name))
@@ -58,6 +58,12 @@ def _target(backend: Backend, endpoint_name: str) -> tuple[Json, Json, str]:
             f'Model "{deployed["model"]}" has no local server: set {MODEL_URL_ENV} in its '
             "containerSpec.env or register_model_server().",
         )
+    return deployed, model, url
+
+
+def _target(backend: Backend, endpoint_name: str) -> tuple[Json, Json, str]:
+    """The deployed model to serve this request, its model and the URL to POST to."""
+    deployed, model, url = model_server(backend, endpoint_name)
     route = (model.get("containerSpec") or {}).get("predictRoute", "")
     return deployed, model, url.rstrip("/") + route if route else url
 
@@ -83,7 +89,7 @@ def _forward(url: str, body: bytes, timeout: float) -> bytes:
         raise ApiError("UNAVAILABLE", f"The model server at {url} is unreachable: {error}") from error
 
 
-def _check_size(body: bytes) -> None:
+def check_size(body: bytes) -> None:
     if len(body) > MAX_PREDICT_BYTES:
         raise ApiError(
             "INVALID_ARGUMENT",
@@ -95,7 +101,7 @@ def _check_size(body: bytes) -> None:
 def predict(backend: Backend, call: Call) -> Reply:
     """The model server's JSON plus ``deployedModelId``, ``model``, ``modelDisplayName`` and
     ``modelVersionId``."""
-    _check_size(call.body)
+    check_size(call.body)
     if "instances" not in call.json():
         raise ApiError("INVALID_ARGUMENT", "PredictRequest.instances is required.")
     deployed, model, url = _target(backend, call.name)
@@ -116,7 +122,7 @@ def predict(backend: Backend, call: Call) -> Reply:
 
 def raw_predict(backend: Backend, call: Call) -> Reply:
     """The model server's bytes unchanged, with the ``X-Vertex-AI-*`` headers naming who answered."""
-    _check_size(call.body)
+    check_size(call.body)
     deployed, _, url = _target(backend, call.name)
     answer = _forward(url, call.body, backend.predict_timeout)
     headers = {

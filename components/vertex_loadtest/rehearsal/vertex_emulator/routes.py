@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vertex_loadtest.rehearsal.vertex_emulator import endpoints, models, operations, predict
+from vertex_loadtest.rehearsal.vertex_emulator import endpoints, generate, models, operations, predict
 from vertex_loadtest.rehearsal.vertex_emulator.call import Call, Reply
 from vertex_loadtest.rehearsal.vertex_emulator.state import Backend
 
@@ -36,6 +36,8 @@ class Route:
         params: Query parameters the handler reads.
         collection: The call names the parent: the path without its last segment.
         ui: Also served under ``/ui/`` (operations, as the Python REST transport calls them).
+        beta: Also served under ``/v1beta1/`` (chat completions, where Model Garden documents them;
+            the v1 discovery document lists only the v1 path).
         locked: The handler runs holding the emulator's lock (all but predictions).
     """
 
@@ -47,12 +49,13 @@ class Route:
     params: frozenset[str] = frozenset()
     collection: bool = False
     ui: bool = False
+    beta: bool = False
     locked: bool = True
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         regex = re.sub(r"\\\{[A-Za-z]+\\\}", "[^/:]+", re.escape(self.flat_path.removeprefix("v1/")))
-        prefixes = "(?:v1|ui)" if self.ui else "v1"
+        prefixes = "(?:" + "|".join(["v1", *["ui"] * self.ui, *["v1beta1"] * self.beta]) + ")"
         object.__setattr__(self, "pattern", re.compile(rf"/{prefixes}/({regex})"))
 
     def resource(self, path: str) -> str | None:
@@ -141,6 +144,23 @@ ROUTES: tuple[Route, ...] = (
         _ENDPOINT + ":rawPredict",
         "rawPredict",
         predict.raw_predict,
+        locked=False,
+    ),
+    Route(
+        f"{_ENDPOINTS}.streamRawPredict",
+        "POST",
+        _ENDPOINT + ":streamRawPredict",
+        "streamRawPredict",
+        generate.stream_raw_predict,
+        locked=False,
+    ),
+    Route(
+        f"{_ENDPOINTS}.chat.completions",
+        "POST",
+        _ENDPOINT + "/chat/completions",
+        "chatCompletions",
+        generate.chat_completions,
+        beta=True,
         locked=False,
     ),
     *_operation_routes("endpoints", _ENDPOINT),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import http.client
 import json
 import re
 import sys
@@ -14,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from vertex_loadtest.rehearsal.vertex_emulator import admin, routes
-from vertex_loadtest.rehearsal.vertex_emulator.call import Call, RawReply, Reply
+from vertex_loadtest.rehearsal.vertex_emulator.call import Call, RawReply, Reply, StreamReply
 from vertex_loadtest.rehearsal.vertex_emulator.operations import CANCEL_REFUSALS
 from vertex_loadtest.rehearsal.vertex_emulator.state import (
     OPERATION_KINDS,
@@ -26,6 +28,8 @@ from vertex_loadtest.rehearsal.vertex_emulator.state import (
 from vertex_loadtest.rehearsal.vertex_emulator.status import ApiError, status_for_http
 
 LOOPBACK = "127.0.0.1"
+#: Calls counted in ``predict_statuses`` instead of ``requests``.
+PREDICTION_KINDS = frozenset({"predict", "rawPredict", "streamRawPredict", "chatCompletions"})
 #: How often the serving thread checks for ``stop()`` (the standard library's 0.5 s made every stop slow).
 _SHUTDOWN_POLL_S = 0.05
 Hook = Callable[["VertexEmulator", dict[str, Any]], None]
@@ -72,7 +76,7 @@ class VertexEmulator(Backend):
         self._hooks: list[tuple[str, Hook]] = []
         #: ``(method, path, kind, http_status)`` of every API request but predictions.
         self.requests: list[tuple[str, str, str, int]] = []
-        #: HTTP status -> count of ``:predict``/``:rawPredict`` answers (kept out of ``requests``, which
+        #: HTTP status -> count of prediction answers (``PREDICTION_KINDS``; kept out of ``requests``, which
         #: a long load test would grow without bound).
         self.predict_statuses: dict[int, int] = {}
         self._server: ThreadingHTTPServer | None = None
@@ -269,7 +273,7 @@ class VertexEmulator(Backend):
 
     def _after(self, method: str, path: str, kind: str, status: int, body: bytes) -> None:
         with self.lock:
-            if kind in ("predict", "rawPredict"):
+            if kind in PREDICTION_KINDS:
                 self.predict_statuses[status] = self.predict_statuses.get(status, 0) + 1
             else:
                 self.requests.append((method, path, kind, status))
@@ -311,6 +315,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         status, payload = self.emulator.handle(self.command, self.path, body)
+        if isinstance(payload, StreamReply):
+            self._stream(status, payload)
+            return
         headers: dict[str, str] = {}
         if isinstance(payload, RawReply):
             data, headers = payload.data, dict(payload.headers)
@@ -324,6 +331,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _stream(self, status: int, reply: StreamReply) -> None:
+        """Writes each piece as one HTTP chunk when it arrives; a broken source breaks the response."""
+        self.send_response(status)
+        for key, value in reply.headers.items():
+            self.send_header(key, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        with contextlib.closing(reply.pieces):
+            try:
+                for piece in reply.pieces:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            except (OSError, http.client.HTTPException):
+                self.close_connection = True
+                return
+        self.wfile.write(b"0\r\n\r\n")
 
     do_GET = do_POST = do_DELETE = do_PATCH = do_PUT = _serve
 
