@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vertex_loadtest.rehearsal.ports import free_port
+from vertex_loadtest.ports import free_port
 
 AIPERF_VENV = Path(os.environ.get("AIPERF_VENV", "/work/aiperf-venv"))
 SERVER_CPU, GENERATOR_CPU = 1, 0
