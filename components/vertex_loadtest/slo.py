@@ -6,6 +6,7 @@ Grammar (whitespace is free between tokens)::
     scope       := '"' request-name '"'  |  "'" request-name "'"     e.g. "POST :predict"
     metric      := p50 | p90 | p95 | p99 | p99.9 | avg | mean | min | max     latency
                  | error_rate | failures | rps | requests
+                 | capacity_rps | capacity_users                          a sweep's result
     operator    := "<" | "<=" | ">" | ">=" | "=="
     bound       := quantity
                  | "baseline" [ "*" number | "+" quantity | "-" quantity ]
@@ -16,6 +17,8 @@ Grammar (whitespace is free between tokens)::
 Latency metrics are over *successful* requests only (``latency_ms`` of the stats entry), in ms.
 ``error_rate`` is the entry's ``failure_rate`` (0..1), ``failures`` and ``requests`` are counts,
 ``rps`` the achieved requests per second. Without a scope an expression judges ``totals``.
+``capacity_rps`` and ``capacity_users`` are a capacity sweep's ``capacity.max_within_slo.rps`` and
+``.users`` (the most load held within its SLOs); they take no scope and have no value without a sweep.
 
 ``baseline`` is the same metric, same scope, in another stats file (the last release's run), so
 ``p95 < baseline * 1.10`` allows a 10% regression and ``rps >= baseline * 0.9`` a 10% throughput loss.
@@ -52,7 +55,9 @@ LATENCY_METRICS = {
 }
 #: Other metrics -> key in a stats entry.
 COUNT_METRICS = {"error_rate": "failure_rate", "failures": "failures", "rps": "rps", "requests": "requests"}
-METRICS = (*LATENCY_METRICS, *COUNT_METRICS)
+#: A capacity sweep's result -> key in ``capacity.max_within_slo``.
+CAPACITY_METRICS = {"capacity_rps": "rps", "capacity_users": "users"}
+METRICS = (*LATENCY_METRICS, *COUNT_METRICS, *CAPACITY_METRICS)
 
 LATENCY_UNITS = {"ms": Decimal(1), "s": Decimal(1000)}
 
@@ -210,7 +215,7 @@ def _quantity(text: str, metric: str, raw: str, *, what: str = "the bound") -> D
             )
         return number
     if unit:
-        meaning = {"rps": "requests per second", "failures": "a count", "requests": "a count"}[metric]
+        meaning = "requests per second" if metric.endswith("rps") else "a count"
         raise _bad(
             text, f"{metric} is {meaning} and takes a plain number, not {unit!r}: write e.g. '{metric} >= 50'"
         )
@@ -276,6 +281,11 @@ def parse(text: Any) -> Threshold:
         raise _bad(text, f"no comparison operator (<, <=, >, >=, ==): write METRIC OP VALUE, e.g. {EXAMPLES}")
     raw_metric, op, raw_bound = comparison["metric"], comparison["op"], comparison["bound"]
     metric = _metric(text, raw_metric)
+    if scope is not None and metric in CAPACITY_METRICS:
+        raise _bad(
+            text,
+            f"{metric} is the whole sweep's result and takes no request name: write e.g. '{metric} >= 50'",
+        )
     if op not in OPERATORS:
         fix = {"=": "==", "=<": "<=", "=>": ">="}.get(op)
         advice = f"write {fix!r}" if fix else "use one of <, <=, >, >=, =="
@@ -317,7 +327,8 @@ def parse(text: Any) -> Threshold:
 def _example_value(metric: str) -> str:
     if metric in LATENCY_METRICS:
         return "200ms"
-    return {"error_rate": "1%", "failures": "0", "rps": "50", "requests": "1000"}[metric]
+    examples = {"error_rate": "1%", "failures": "0", "requests": "1000", "capacity_users": "8"}
+    return examples.get(metric, "50")
 
 
 def parse_all(expressions: Any, *, baseline_given: bool | None = None) -> list[Threshold]:
@@ -381,7 +392,9 @@ def request_entry(stats: Mapping[str, Any], scope: str | None, *, which: str = "
 
 def observe(entry: Mapping[str, Any], metric: str) -> float | None:
     """Returns ``metric`` of a stats entry in its base unit, or None when there is no value."""
-    if metric in LATENCY_METRICS:
+    if metric in CAPACITY_METRICS:
+        value = (entry.get("max_within_slo") or {}).get(CAPACITY_METRICS[metric])
+    elif metric in LATENCY_METRICS:
         value = (entry.get("latency_ms") or {}).get(LATENCY_METRICS[metric])
     else:
         value = entry.get(COUNT_METRICS[metric])
@@ -414,7 +427,7 @@ def evaluate(
         BadInput: the scope is not a request name in the stats (or the baseline), or the expression
             is relative and no baseline is given.
     """
-    observed = observe(request_entry(stats, threshold.scope), threshold.metric)
+    observed = observe(_judged(stats, threshold), threshold.metric)
     baseline_value = None
     if threshold.uses_baseline:
         if baseline is None:
@@ -423,15 +436,15 @@ def evaluate(
                 "compares with 'baseline' but no baseline stats are given: pass the last release's stats as "
                 "the baseline or use an absolute value",
             )
-        baseline_value = observe(
-            request_entry(baseline, threshold.scope, which="baseline stats"), threshold.metric
-        )
+        baseline_value = observe(_judged(baseline, threshold, which="baseline stats"), threshold.metric)
     bound = threshold.bound(baseline_value)
     note = None
     if observed is None:
         note = (
             "no successful requests to measure latency on"
             if threshold.is_latency
+            else "no stage of a capacity sweep held the SLOs (or the run was not a sweep)"
+            if threshold.metric in CAPACITY_METRICS
             else f"the stats have no {threshold.metric} value"
         )
     elif threshold.uses_baseline and bound is None:
@@ -446,6 +459,13 @@ def evaluate(
     return Evaluation(
         threshold, observed, bound, baseline_value, margin(threshold.operator, observed, bound), passed
     )
+
+
+def _judged(stats: Mapping[str, Any], threshold: Threshold, *, which: str = "stats") -> Mapping[str, Any]:
+    if threshold.metric in CAPACITY_METRICS:
+        capacity: Mapping[str, Any] = stats.get("capacity") or {}
+        return capacity
+    return request_entry(stats, threshold.scope, which=which)
 
 
 def evaluate_all(
@@ -465,7 +485,7 @@ def format_value(metric: str, value: float | None) -> str:
         return f"{_trim(value, 3)} ms"
     if metric == "error_rate":
         return f"{_trim(value * 100, 4)}%"
-    if metric == "rps":
+    if metric in ("rps", "capacity_rps"):
         return f"{_trim(value, 2)}/s"
     return _trim(value, 3)
 

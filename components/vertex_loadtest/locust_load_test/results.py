@@ -143,6 +143,9 @@ def metrics(stats: dict[str, Any]) -> dict[str, float]:
     for key in ("mean", "p50", "p90", "p95", "p99", "p99.9", "max"):
         if latency[key] is not None:
             values[f"latency_{key.replace('.', '_')}_ms"] = latency[key]
+    best = (stats.get("capacity") or {}).get("max_within_slo")
+    if best:
+        values["capacity_rps"], values["capacity_users"] = best["rps"], best["users"]
     return {key: float(value) for key, value in values.items() if math.isfinite(float(value))}
 
 

@@ -75,6 +75,7 @@ class LoadTest:
     abort_on_breach: Sequence[str] = field(default_factory=tuple)  # SLOs that stop the run early
     abort_grace: str = DEFAULT_ABORT_GRACE  # no early abort before this much of the run
     expect_workers_max_wait_s: int = DEFAULT_EXPECT_WORKERS_MAX_WAIT_S  # a master's wait for its workers
+    warmup_s: float = 0.0  # requests in the first seconds are forgotten (a sweep stage's warm-up)
 
 
 @dataclass
@@ -141,6 +142,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             abort_on_breach=tuple(test.abort_on_breach),
             abort_grace_s=abort_grace_s,
             expect_workers_max_wait_s=test.expect_workers_max_wait_s,
+            warmup_s=test.warmup_s,
         )
         env = {**os.environ, **config.write(workdir / "run-config.json")}
         command = _locust_command(
