@@ -11,7 +11,9 @@ Schema version 1 (``docs/stats-schema.md`` shows an example)::
                       lost_workers}                     Locust workers that vanished mid-test
     load             {users, spawn_rate, processes, target_rps (or null), achieved_rps,
                       rps_shortfall (bool)}
-    generator        {cpu_peak_percent, saturated (bool)}
+    generator        {cpu_peak_percent, runnable_peak_percent, saturated (bool)}
+                                                        runnable: on a CPU or waiting for one;
+                                                        saturated: either at 90% or more
     totals           ENTRY over every request
     requests         {"METHOD name": ENTRY}            e.g. "POST :predict"
     error_messages   [{request, error, occurrences}]   the 20 most frequent failure messages

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
-COLORS = ("#1a73e8", "#e8710a", "#c5221f", "#188038", "#9334e6", "#5f6368")
+COLORS = ("#1a73e8", "#e8710a", "#9334e6", "#5f6368", "#12b5cb", "#b06000")
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def render(chart: Chart) -> str:
     title = escape(chart.title)
     if not xs:
         return f"<p>{title}: no data</p>"
-    x_ticks = nice_ticks(max(xs))
+    x_ticks = nice_ticks(max(xs) * 1.05)  # room for the rightmost point and its label
     y_ticks = nice_ticks(chart.y_max if chart.y_max else max(ys, default=1.0))
     top, right, bottom, left = chart.margin
     plot_w, plot_h = chart.width - left - right, chart.height - top - bottom
@@ -126,10 +126,11 @@ def render(chart: Chart) -> str:
             f"<text x='{left + 22}' y='{top + 15 + 16 * index}'>{escape(series.label)}</text>"
         )
     for x, y, label in chart.marks:
+        anchor = "end" if px(x) > left + 0.75 * plot_w else "middle"
         parts.append(
             f"<circle cx='{px(x):.1f}' cy='{py(y):.1f}' r='9' fill='none' stroke='#188038' "
             "stroke-width='2.5'/>"
-            f"<text x='{px(x):.1f}' y='{py(y) - 14:.1f}' text-anchor='middle' fill='#188038' "
+            f"<text x='{px(x):.1f}' y='{py(y) - 14:.1f}' text-anchor='{anchor}' fill='#188038' "
             f"font-weight='bold'>{escape(label)}</text>"
         )
     parts.append("</svg>")

@@ -192,8 +192,12 @@ def judge(
                 f"allow_incomplete to judge partial runs"
             )
     if generator.get("saturated"):
-        cpu = generator.get("cpu_peak_percent")
-        at = f" (CPU peak {format_number(cpu)}%)" if is_finite(cpu) else ""
+        cpu, runnable = generator.get("cpu_peak_percent"), generator.get("runnable_peak_percent")
+        at = f" (CPU peak {format_number(cpu)}%" if is_finite(cpu) else " ("
+        at += (
+            f", runnable {format_number(runnable)}% of the time)" if is_finite(runnable) and runnable else ")"
+        )
+        at = "" if at == " ()" else at
         inconclusive.append(
             f"the load generator was saturated{at}: it measured its own queueing, not the endpoint; give the "
             f"load test more CPU or processes, or fewer users"
@@ -253,9 +257,9 @@ def sizing_line(capacity: Mapping[str, Any], machine_type: str, expected_peak_rp
     replicas = math.ceil(expected_peak_rps / per_replica)
     at_least = "at least " if capacity.get("limited_by") is None else ""
     return (
-        f"one replica of {machine_type or 'the tested machine type'} holds {at_least}{per_replica:g} rps "
+        f"one replica of {machine_type or 'the tested machine type'} holds {at_least}{per_replica:.4g} rps "
         f"within the SLOs; for a peak of {expected_peak_rps:g} rps set min_replica_count ≥ "
-        f"⌈{expected_peak_rps:g} / {per_replica:g}⌉ = {replicas}"
+        f"⌈{expected_peak_rps:g} / {per_replica:.4g}⌉ = {replicas}"
     )
 
 

@@ -220,6 +220,11 @@ def section(
     }
 
 
+def rate(value: float) -> str:
+    """A rate to three significant digits: 92.5, 1230."""
+    return f"{float(f'{value:.3g}'):g}"
+
+
 def summary_line(
     max_within: Mapping[str, Any] | None,
     limited_by: str | None,
@@ -230,7 +235,7 @@ def summary_line(
     """One sentence: what the sweep found."""
     unit = "rps" if kind is StageKind.RPS else "users"
     if limited_by == GENERATOR:
-        held = f"; the endpoint held at least {max_within['rps']:g} rps" if max_within else ""
+        held = f"; the endpoint held at least {rate(max_within['rps'])} rps" if max_within else ""
         return (
             f"inconclusive: the load generator saturated before the endpoint breached an SLO{held}; "
             f"give the load test more CPU or processes"
@@ -240,7 +245,7 @@ def summary_line(
     if max_within is None:
         lowest = min((stage.target for stage in stages), default=0)
         return f"no stage held the SLOs, down to {lowest:g} {unit} (limited by {limited_by})"
-    held = f"{max_within['rps']:g} rps"
+    held = f"{rate(max_within['rps'])} rps"
     if kind is StageKind.USERS:
         held += f" at {max_within['users']:g} users"
     if limited_by is None:
@@ -250,4 +255,4 @@ def summary_line(
             f"the endpoint held everything tried, up to {tried:g} {unit} ({why}): "
             f"its capacity is at least {held}"
         )
-    return f"the endpoint holds {held} within the SLOs; the next load breached {limited_by}"
+    return f"the endpoint holds {held} within the SLOs; the next stage up: {limited_by}"

@@ -51,7 +51,7 @@ def render(capacity: Mapping[str, Any]) -> str:
         shown = stages[best["stage"]]
         if shown["latency_ms"]["p95"] is not None:
             marks.append(
-                (shown["achieved_rps"], shown["latency_ms"]["p95"], f"{best['rps']:g} rps within SLO")
+                (shown["achieved_rps"], shown["latency_ms"]["p95"], f"{best['rps']:.3g} rps within the SLOs")
             )
     chart = svg_chart.Chart(
         title="Latency of successful requests against achieved throughput, one point per stage",

@@ -119,7 +119,7 @@ def _pace(user_class: Any, interval_s: float) -> None:
         now = time.monotonic()
         due = getattr(user, "_vertex_loadtest_due", now) + interval_s
         user._vertex_loadtest_due = due if due > now - interval_s else now  # no burst to catch up
-        return max(0.0, user._vertex_loadtest_due - now)
+        return max(0.0, float(user._vertex_loadtest_due) - now)
 
     user_class.on_start, user_class.wait_time = on_start, wait_time
 

@@ -23,6 +23,7 @@ def build_stats(
     load: dict[str, Any],
     target: dict[str, Any],
     cpu_peak_percent: float,
+    runnable_peak_percent: float = 0.0,
 ) -> dict[str, Any]:
     """Returns the ``stats.json`` document of a run.
 
@@ -33,6 +34,7 @@ def build_stats(
         load: ``users``, ``spawn_rate``, ``processes``, ``target_rps``.
         target: ``host``, ``path``, ``endpoint``.
         cpu_peak_percent: Peak CPU of the busiest Locust process.
+        runnable_peak_percent: Its peak share of time on a CPU or waiting for one (0: not measured).
     """
     # Locust's own window: first request to last, so rps matches its report.
     ended = float(dump.get("last_request_timestamp") or run["ended_at"])
@@ -71,7 +73,8 @@ def build_stats(
         },
         "generator": {
             "cpu_peak_percent": round(cpu_peak_percent, 1),
-            "saturated": cpu_peak_percent >= SATURATION_PERCENT,
+            "runnable_peak_percent": round(runnable_peak_percent, 1),
+            "saturated": max(cpu_peak_percent, runnable_peak_percent) >= SATURATION_PERCENT,
         },
         "totals": totals,
         "requests": requests,

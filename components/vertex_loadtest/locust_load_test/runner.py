@@ -203,6 +203,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
         },
         target=resolved.as_dict(),
         cpu_peak_percent=child.cpu_peak_percent,
+        runnable_peak_percent=child.runnable_peak_percent,
     )
     stats_file = write_stats(stats, output)
     print(results.summary(stats), flush=True)
@@ -331,7 +332,7 @@ class _Child:
         self.command, self.env, self.deadline_s = command, env, deadline_s
         self.returncode: int | None = None
         self.ended_at = 0.0
-        self.cpu_peak_percent = 0.0
+        self.cpu_peak_percent = self.runnable_peak_percent = 0.0
         self.last_lines: deque[str] = deque(maxlen=40)
         self._interrupted: StopReason | None = None
 
@@ -385,7 +386,7 @@ class _Child:
                 )
                 _killpg_quietly(process.pid)
                 process.wait()
-        self.cpu_peak_percent = sampler.peak
+        self.cpu_peak_percent, self.runnable_peak_percent = sampler.peak, sampler.runnable_peak
         if self._interrupted is None:
             _killpg_quietly(process.pid)  # stray workers, if any
 
@@ -418,7 +419,9 @@ class _Child:
 
 
 class _CpuSampler:
-    """Peak CPU of the busiest Locust process, averaged over the last few samples."""
+    """Peak CPU of the busiest Locust process, averaged over the last few samples; and its peak share
+    of time runnable (on a CPU or waiting for one, from Linux's ``/proc/PID/schedstat``), which shows a
+    generator that wants a whole core on a machine too busy to give it one."""
 
     WINDOW = 4
 
@@ -426,7 +429,9 @@ class _CpuSampler:
         self.root = root
         self.history: dict[int, deque[float]] = {}
         self.processes: dict[int, Any] = {}
-        self.peak = 0.0
+        self.peak = self.runnable_peak = 0.0
+        self.schedstat: dict[int, tuple[float, float]] = {}  # pid -> (wall, cpu + run-queue wait), s
+        self.runnable: dict[int, deque[float]] = {}
 
     def sample(self) -> None:
         import psutil
@@ -445,6 +450,21 @@ class _CpuSampler:
             window.append(percent)
             if len(window) == self.WINDOW:
                 self.peak = max(self.peak, sum(window) / len(window))
+            self._sample_runnable(process.pid)
+
+    def _sample_runnable(self, pid: int) -> None:
+        try:
+            running_ns, waiting_ns = Path(f"/proc/{pid}/schedstat").read_text().split()[:2]
+        except (OSError, ValueError):  # not Linux, or the process is gone
+            return
+        now, busy = time.monotonic(), (int(running_ns) + int(waiting_ns)) / 1e9
+        previous = self.schedstat.get(pid)
+        self.schedstat[pid] = (now, busy)
+        if previous is not None and now > previous[0]:
+            window = self.runnable.setdefault(pid, deque(maxlen=self.WINDOW))
+            window.append(100 * (busy - previous[1]) / (now - previous[0]))
+            if len(window) == self.WINDOW:
+                self.runnable_peak = max(self.runnable_peak, sum(window) / len(window))
 
 
 def _signal_quietly(pid: int, sig: signal.Signals) -> None:

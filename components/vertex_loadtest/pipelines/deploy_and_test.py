@@ -30,6 +30,8 @@ from vertex_loadtest.locust_load_test.component import LocustLoadTestOp
 
 PIPELINE_NAME = "deploy-and-test"
 DEFAULT_SLOS = ["p95 < 500ms", "error_rate < 1%", "rps >= 10"]
+#: What every stage of a capacity sweep must hold (a throughput floor would fail its first stages).
+DEFAULT_SWEEP_SLOS = ["p95 < 500ms", "error_rate < 1%"]
 
 
 @dsl.component(base_image=image_for(LATENCY_GATE), install_kfp_package=False)
@@ -85,6 +87,10 @@ def build_pipeline(
         slos: list = DEFAULT_SLOS,
         baseline_stats_uri: str = "",
         keep_endpoint_on_success: bool = False,
+        sweep: bool = False,
+        sweep_slos: list = DEFAULT_SWEEP_SLOS,
+        stage_time: str = "30s",
+        expected_peak_rps: float = 0.0,
     ) -> None:
         """Deploys a model to a fresh endpoint, load-tests it, gates on SLOs, always cleans up.
 
@@ -106,6 +112,14 @@ def build_pipeline(
             slos: SLO expressions, e.g. ``["p95 < 500ms", "error_rate < 1%"]``.
             baseline_stats_uri: A previous run's stats artifact URI for ``baseline`` SLOs; empty: none.
             keep_endpoint_on_success: Keep the endpoint when the gate passes (promotion); default: delete.
+            sweep: Find the endpoint's capacity instead of testing one load: stages of request rate
+                (the first at target_rps, default 1), doubled then bisected, each judged by
+                sweep_slos; run_time bounds the sweep. The gate then judges the stage of most load
+                within sweep_slos, and slos may use capacity_rps (e.g. "capacity_rps >= 50").
+            sweep_slos: What every stage of the sweep must hold.
+            stage_time: Each sweep stage's measured time.
+            expected_peak_rps: With sweep: the peak to size replicas for; the gate's verdict says
+                how many replicas of machine_type hold it. 0: no sizing advice.
         """
         cleanup = EndpointCleanupOp(
             project=project, location=location, keep_on_success=keep_endpoint_on_success
@@ -155,19 +169,29 @@ def build_pipeline(
                     spawn_rate=spawn_rate,
                     run_time=run_time,
                     target_rps=target_rps,
+                    sweep=sweep,
+                    sweep_slos=sweep_slos,
+                    stage_time=stage_time,
                 )
                 .after(deploy)
                 .set_display_name("Test model performance")
                 .set_caching_options(False)
             )
             with dsl.If(baseline_stats_uri == "", name="No baseline"):
-                LatencyGateOp(stats=load_test.outputs["stats"], slos=slos).set_display_name("Gate on SLOs")
+                LatencyGateOp(
+                    stats=load_test.outputs["stats"],
+                    slos=slos,
+                    expected_peak_rps=expected_peak_rps,
+                    machine_type=machine_type,
+                ).set_display_name("Gate on SLOs")
             with dsl.Else(name="Against baseline"):
                 baseline = dsl.importer(artifact_uri=baseline_stats_uri, artifact_class=dsl.Artifact)
                 LatencyGateOp(
                     stats=load_test.outputs["stats"],
                     baseline=baseline.set_display_name("Import baseline").output,
                     slos=slos,
+                    expected_peak_rps=expected_peak_rps,
+                    machine_type=machine_type,
                 ).set_display_name("Gate on SLOs vs baseline")
 
     return deploy_and_test

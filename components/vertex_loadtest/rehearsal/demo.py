@@ -8,6 +8,9 @@
    are the production components.
 3. Prints the verdict, the report paths, and ends with ``endpoints left: N`` counted from the emulator.
 
+With ``--sweep`` the load test is a capacity sweep (``docs/capacity-sweep.md``) of the sample model,
+from 10 rps up, and the verdict says how much it holds within the sweep SLOs.
+
 Exit 0 when the pipeline succeeded, 1 when it failed (``--slo 'p95 < 1ms'``, ``--fail-deploy``).
 """
 
@@ -27,6 +30,8 @@ from vertex_loadtest.rehearsal.ports import free_port
 PROJECT, LOCATION = "rehearsal-project", "us-central1"
 BUCKET, LOCUSTFILE_OBJECT = "rehearsal-tests", "perf/locustfile.py"
 SERVER_START_TIMEOUT_S = 30
+#: The first stage of ``demo --sweep``; the sample model holds a few hundred rps on one core.
+SWEEP_START_RPS = 10.0
 #: Read as a file, never imported here: importing it would import locust (and gevent's patches).
 SAMPLE_LOCUSTFILE = Path(__file__).resolve().parent / "sample_locustfile.py"
 
@@ -131,14 +136,24 @@ def run_demo(args: argparse.Namespace) -> int:
     """Runs the rehearsal; see the module docstring."""
     from kfp import local
 
-    from vertex_loadtest.pipelines.deploy_and_test import DEFAULT_SLOS, build_pipeline
+    from vertex_loadtest.pipelines.deploy_and_test import DEFAULT_SLOS, DEFAULT_SWEEP_SLOS, build_pipeline
     from vertex_loadtest.rehearsal.standins import endpoint_create, model_deploy
     from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
 
     output = Path(args.output_dir).resolve()
     pipeline_root = output / "pipeline-root"
     pipeline_root.mkdir(parents=True, exist_ok=True)
-    slos = args.slo or DEFAULT_SLOS
+    slos = args.slo or (DEFAULT_SWEEP_SLOS if args.sweep else DEFAULT_SLOS)
+    run_time = args.run_time or ("2m" if args.sweep else "20s")
+    sweep_arguments: dict[str, object] = {}
+    if args.sweep:
+        sweep_arguments = {
+            "sweep": True,
+            "sweep_slos": slos,
+            "stage_time": args.stage_time,
+            "target_rps": SWEEP_START_RPS,
+            "expected_peak_rps": args.expected_peak_rps,
+        }
     with contextlib.ExitStack() as stack:
         storage_url = stack.enter_context(gcs_emulator())
         vertex = stack.enter_context(VertexEmulator(operation_seconds=0.5))
@@ -168,10 +183,11 @@ def run_demo(args: argparse.Namespace) -> int:
                 model_resource_name=model_name,
                 locustfile_uri=locustfile_uri,
                 locustfile_sha256=locustfile_sha256,
-                run_time=args.run_time,
+                run_time=run_time,
                 users=args.users,
                 slos=slos,
                 keep_endpoint_on_success=args.keep_on_success,
+                **sweep_arguments,
             )
             succeeded = True
         except RuntimeError as error:
