@@ -129,6 +129,7 @@ class PredictionServer:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._slots = asyncio.Semaphore(self.behaviour.slots) if self.behaviour.slots else None
+        self._readers: dict[asyncio.StreamWriter, asyncio.StreamReader] = {}  # to see a client hang up
 
     @property
     def url(self) -> str:
@@ -167,27 +168,23 @@ class PredictionServer:
         return server
 
     async def _handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._readers[writer] = reader
         try:
             while True:
                 request = await _read_request(reader)
                 if request is None:
                     break
                 method, path, headers, body = request
-                if not await self._respond(method, path, headers, body, reader, writer):
+                if not await self._respond(method, path, headers, body, writer):
                     break
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            del self._readers[writer]
             writer.close()
 
     async def _respond(
-        self,
-        method: str,
-        path: str,
-        headers: dict[str, str],
-        body: bytes,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        self, method: str, path: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter
     ) -> bool:
         """Writes one response; returns False when the connection must be dropped."""
         if method == "GET" and path == self.health_route:
@@ -204,7 +201,7 @@ class PredictionServer:
         outcome = behaviour.draw_outcome(rng)
         if self._slots is None:
             await asyncio.sleep(behaviour.sample_latency(rng))
-        elif not await _serve_in_slot(self._slots, reader, behaviour.sample_latency(rng)):
+        elif not await _serve_in_slot(self._slots, self._readers[writer], behaviour.sample_latency(rng)):
             return False  # the client left while the request queued
         self.counters.count(outcome)
         if outcome == "reset":
