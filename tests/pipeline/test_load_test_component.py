@@ -82,7 +82,7 @@ def test_component_sweep_writes_the_capacity_and_its_metrics(local_runner):
             sweep=True,
             sweep_slos=["p95 < 300ms"],
             stage_time="2s",
-            target_rps=8,
+            target_rps=8.0,
             run_time="40s",
             processes=1,
         )

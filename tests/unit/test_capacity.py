@@ -226,3 +226,22 @@ def test_nice_ticks_cover_the_range_with_round_steps():
     assert svg_chart.nice_ticks(39.5) == [0, 10, 20, 30, 40]
     assert svg_chart.nice_ticks(41) == [0, 10, 20, 30, 40, 50]
     assert svg_chart.nice_ticks(0.7)[-1] >= 0.7 and svg_chart.nice_ticks(0) == [0.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--slo", "p95 < 1s"], "add --sweep"),
+        (["--sweep"], "--sweep needs the SLOs"),
+        (["--sweep", "--slo", "p95 < 1"], "has no unit"),
+        (["--sweep", "--slo", "p95 < 1s", "--stage-time", "soon"], "stage time 'soon'"),
+        (["--sweep", "--slo", "p95 < 1s", "--sweep-resolution", "2"], "sweep resolution 2.0"),
+        (["--sweep", "--slo", "p95 < 1s", "--stage-time", "50s", "--run-time", "30s"], "leaves no room"),
+    ],
+)
+def test_sweep_inputs_are_refused_before_any_stage_runs(argv, message, capsys, tmp_path):
+    from vertex_loadtest.cli import main
+
+    code = main(["load-test", "--host", "http://127.0.0.1:9", "--output-dir", str(tmp_path), *argv])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "stages").exists()
