@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from vertex_loadtest.latency_gate.verdict import GateStatus, judge
+from vertex_loadtest.locust_load_test.capacity import StageKind
 from vertex_loadtest.locust_load_test.runner import LoadTest
 from vertex_loadtest.locust_load_test.sweep import Sweep, run_sweep
 from vertex_loadtest.rehearsal.prediction_server import Behaviour, PredictionServer
@@ -76,3 +77,17 @@ def test_a_saturated_generator_stops_the_sweep_as_inconclusive_not_as_a_capacity
     assert found["conclusive"] is False and found["summary"].startswith("inconclusive")
     verdict = judge(outcome.stats, ["capacity_rps >= 1"])
     assert verdict.status is GateStatus.INCONCLUSIVE, verdict.summary()
+
+
+def test_a_users_sweep_finds_how_many_concurrent_users_k_slots_hold(tmp_path):
+    """Stages of concurrent users (the closed model generative APIs use): k slots hold k users at the
+    service time; one more user queues behind them."""
+    with PredictionServer(Behaviour(latency="50ms", slots=4)) as server:
+        test = LoadTest(host=server.url, users=1, run_time="2m", processes=1)
+        plan = Sweep(("p95 < 75ms",), stage_time="3s", kind=StageKind.USERS)
+        outcome = run_sweep(test, plan, tmp_path)
+    found = outcome.stats["capacity"]
+    assert [stage["target"] for stage in found["stages"]][:4] == [1, 2, 4, 8]
+    assert found["max_within_slo"]["users"] == 4, found["summary"]
+    assert found["max_within_slo"]["rps"] == pytest.approx(80, rel=0.1)  # 4 / 50 ms
+    assert all(stage["kind"] == "users" for stage in found["stages"])
