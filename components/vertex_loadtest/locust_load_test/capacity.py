@@ -94,14 +94,18 @@ class Search:
         return float(f"{load:.3g}") if load < 100 else float(round(load))
 
 
-def open_model_users(target_rps: float, thresholds: Sequence[slo.Threshold], request_timeout_s: float) -> int:
-    """Locust users for an open-model stage: enough that each user's pace is twice the largest latency
-    bound of the SLOs (1 s without one), so users fall behind only when the endpoint breaches anyway."""
+def pace_s(thresholds: Sequence[slo.Threshold], request_timeout_s: float) -> float:
+    """Seconds between one open-model user's requests: twice the largest latency bound of the SLOs (at
+    least 0.5 s; 1 s without one), so users fall behind only when the endpoint breaches anyway."""
     bounds = [
         t.value for t in thresholds if t.is_latency and t.value is not None and t.operator in ("<", "<=")
     ]
-    pace_s = min(max(2 * max(bounds) / 1000, 0.5) if bounds else 1.0, request_timeout_s)
-    return max(1, math.ceil(target_rps * pace_s))
+    return min(max(2 * max(bounds) / 1000, 0.5) if bounds else 1.0, request_timeout_s)
+
+
+def open_model_users(target_rps: float, thresholds: Sequence[slo.Threshold], request_timeout_s: float) -> int:
+    """Locust users for an open-model stage of ``target_rps``, each at :func:`pace_s`."""
+    return max(1, math.ceil(target_rps * pace_s(thresholds, request_timeout_s)))
 
 
 @dataclass(frozen=True)

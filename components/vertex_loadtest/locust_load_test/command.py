@@ -81,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sweep.add_argument(
         "--stage-time",
         default=DEFAULT_SWEEP_STAGE_TIME,
-        help="each stage's measured time, after a warm-up of a fifth of it "
+        help="each stage's measured time, after a warm-up of about a fifth of it "
         f"(default {DEFAULT_SWEEP_STAGE_TIME})",
     )
     sweep.add_argument(

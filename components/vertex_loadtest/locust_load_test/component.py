@@ -69,7 +69,8 @@ def locust_load_test(
             throughput chart.
         sweep_slos: The SLO expressions every stage must hold (gate syntax), e.g. ["p95 < 500ms",
             "error_rate < 1%"].
-        stage_time: Each stage's measured time, after a warm-up of a fifth of it.
+        stage_time: Each stage's measured time, after a warm-up (a fifth of it, at least 1 s and
+            twice one user's pace).
         sweep_resolution: Bisect until the loads are within this fraction of each other.
 
     Returns:

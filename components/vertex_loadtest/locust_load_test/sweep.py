@@ -48,7 +48,7 @@ class Sweep:
         resolution: Bisect until the first bad load is within this fraction above the last good.
         kind: ``rps`` stages (open model; the default) or ``users`` stages (closed model).
         warmup: Each stage's warm-up, whose requests are not counted; empty: a fifth of the stage
-            time, at least 1 s.
+            time, at least 1 s, and for rps stages at least twice one user's pace (all users sending).
     """
 
     slos: tuple[str, ...]
@@ -79,6 +79,9 @@ def run_sweep(test: LoadTest, sweep: Sweep, output_dir: str | Path) -> Outcome:
     budget_s = parse_duration(test.run_time)
     stage_s = parse_duration(sweep.stage_time, "stage time")
     warmup_s = parse_duration(sweep.warmup, "warm-up") if sweep.warmup else max(1, stage_s // 5)
+    if sweep.kind is capacity.StageKind.RPS and not sweep.warmup:
+        # Users start within half the warm-up, then each waits up to one pace for its phase.
+        warmup_s = max(warmup_s, math.ceil(2 * capacity.pace_s(thresholds, test.request_timeout_s)))
     if not 0 < sweep.resolution < 1:
         raise BadInput(f"sweep resolution {sweep.resolution!r} must be a fraction between 0 and 1, e.g. 0.1")
     if cluster.role_from_spec(os.environ.get(cluster.ENV)).kind != "single":
