@@ -2,7 +2,10 @@
 metrics and sizing advice, and the chart."""
 
 import copy
+import os
 import re
+import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +16,7 @@ from vertex_loadtest.latency_gate.render import markdown
 from vertex_loadtest.latency_gate.verdict import GateStatus, judge, sizing_line
 from vertex_loadtest.locust_load_test import capacity, capacity_report
 from vertex_loadtest.locust_load_test.capacity import Search, StageKind, StageResult, StageVerdict
+from vertex_loadtest.locust_load_test.runnable import RunnableSampler
 
 SLOS = ("p95 < 300ms", "error_rate < 1%")
 
@@ -245,3 +249,17 @@ def test_sweep_inputs_are_refused_before_any_stage_runs(argv, message, capsys, t
     code = main(["load-test", "--host", "http://127.0.0.1:9", "--output-dir", str(tmp_path), *argv])
     assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "stages").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/schedstat").exists(), reason="Linux schedstat only")
+def test_a_process_that_computes_is_runnable_all_the_time_and_a_sleeping_one_is_not():
+    busy, idle = RunnableSampler(), RunnableSampler()
+    for _ in range(RunnableSampler.WINDOW + 1):
+        busy.sample(os.getpid())
+        deadline = time.monotonic() + 0.05
+        while time.monotonic() < deadline:  # on a CPU or queued for one: runnable either way
+            pass
+    for _ in range(RunnableSampler.WINDOW + 1):
+        idle.sample(os.getpid())
+        time.sleep(0.05)
+    assert busy.peak >= 80 and idle.peak < 50

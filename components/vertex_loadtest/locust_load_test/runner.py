@@ -37,6 +37,7 @@ from vertex_loadtest.locust_load_test.run_config import (
     DEFAULT_REQUEST_TIMEOUT_S,
     RunConfig,
 )
+from vertex_loadtest.locust_load_test.runnable import RunnableSampler
 from vertex_loadtest.stats import StopReason, write_stats
 
 logger = logging.getLogger(__name__)
@@ -386,7 +387,7 @@ class _Child:
                 )
                 _killpg_quietly(process.pid)
                 process.wait()
-        self.cpu_peak_percent, self.runnable_peak_percent = sampler.peak, sampler.runnable_peak
+        self.cpu_peak_percent, self.runnable_peak_percent = sampler.peak, sampler.runnable.peak
         if self._interrupted is None:
             _killpg_quietly(process.pid)  # stray workers, if any
 
@@ -419,9 +420,8 @@ class _Child:
 
 
 class _CpuSampler:
-    """Peak CPU of the busiest Locust process, averaged over the last few samples; and its peak share
-    of time runnable (on a CPU or waiting for one, from Linux's ``/proc/PID/schedstat``), which shows a
-    generator that wants a whole core on a machine too busy to give it one."""
+    """Peak CPU of the busiest Locust process, averaged over the last few samples (and its peak share of
+    time runnable: ``runnable.RunnableSampler``)."""
 
     WINDOW = 4
 
@@ -429,9 +429,8 @@ class _CpuSampler:
         self.root = root
         self.history: dict[int, deque[float]] = {}
         self.processes: dict[int, Any] = {}
-        self.peak = self.runnable_peak = 0.0
-        self.schedstat: dict[int, tuple[float, float]] = {}  # pid -> (wall, cpu + run-queue wait), s
-        self.runnable: dict[int, deque[float]] = {}
+        self.peak = 0.0
+        self.runnable = RunnableSampler()
 
     def sample(self) -> None:
         import psutil
@@ -450,21 +449,7 @@ class _CpuSampler:
             window.append(percent)
             if len(window) == self.WINDOW:
                 self.peak = max(self.peak, sum(window) / len(window))
-            self._sample_runnable(process.pid)
-
-    def _sample_runnable(self, pid: int) -> None:
-        try:
-            running_ns, waiting_ns = Path(f"/proc/{pid}/schedstat").read_text().split()[:2]
-        except (OSError, ValueError):  # not Linux, or the process is gone
-            return
-        now, busy = time.monotonic(), (int(running_ns) + int(waiting_ns)) / 1e9
-        previous = self.schedstat.get(pid)
-        self.schedstat[pid] = (now, busy)
-        if previous is not None and now > previous[0]:
-            window = self.runnable.setdefault(pid, deque(maxlen=self.WINDOW))
-            window.append(100 * (busy - previous[1]) / (now - previous[0]))
-            if len(window) == self.WINDOW:
-                self.runnable_peak = max(self.runnable_peak, sum(window) / len(window))
+            self.runnable.sample(process.pid)
 
 
 def _signal_quietly(pid: int, sig: signal.Signals) -> None:
