@@ -47,7 +47,6 @@ ABORT_CHECKS = 3
 ABORTED: dict[str, Any] = {}  # why the run was aborted early, once it was
 #: Users' phases: the golden-ratio sequence spreads any number of them evenly over an interval.
 _PHASES = itertools.count()
-_PHASE_OFFSET = random.random()  # per process, so the processes' users do not coincide
 _GOLDEN = 0.6180339887498949
 logger = logging.getLogger("vertex_loadtest.progress")
 
@@ -109,9 +108,12 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
 def _pace(user_class: Any, interval_s: float) -> None:
     """Makes ``user_class`` start one task every ``interval_s`` seconds, at its own phase."""
     starting = user_class.on_start
+    # Drawn here, after Locust forked its processes (the module was imported before): each process
+    # gets its own offset, so the processes' users do not coincide.
+    offset = random.SystemRandom().random()
 
     def on_start(user: Any) -> None:
-        gevent.sleep((_PHASE_OFFSET + next(_PHASES) * _GOLDEN) % 1 * interval_s)
+        gevent.sleep((offset + next(_PHASES) * _GOLDEN) % 1 * interval_s)
         user._vertex_loadtest_due = time.monotonic()
         starting(user)
 
