@@ -39,6 +39,7 @@ def sweep_once(slots: int, service_s: float, work: Path) -> dict:
         "stages": len(found["stages"]),
         "planned_s": len(found["stages"]) * stage_s,
         "wall_s": wall_s,
+        "warmup_s": found["warmup_s"],
     }
 
 
@@ -47,7 +48,8 @@ def run(results_dir: Path) -> str:
         rows = [sweep_once(slots, service_s, Path(tmp)) for slots, service_s in SERVERS]
     lines = [
         f"Capacity sweep on loopback, {os.cpu_count()} cores shared by the server and one Locust process; "
-        f"stage time {STAGE_TIME_S} s plus a 1 s warm-up, resolution 10%, SLO p95 < 3 x service time.",
+        f"stage time {STAGE_TIME_S} s plus a warm-up of {'/'.join(str(r['warmup_s']) for r in rows)} s, "
+        "resolution 10%, SLO p95 < 3 x service time.",
         "",
         "| server | true capacity (rps) | found max within SLO (rps) | error | limited by | stages "
         "| stages x (warm-up + stage time) | sweep wall time | overhead per stage |",

@@ -27,6 +27,8 @@ GENERATOR = LIMITED_BY_GENERATOR
 SHORTFALL = "target rate not reached"
 #: ``limited_by`` when a stage made requests but none succeeded.
 NO_SUCCESS = "no successful requests"
+#: ``limited_by`` when a stage was interrupted or passed its deadline.
+INCOMPLETE = "incomplete"
 #: The lowest load a search goes down to before it concludes that nothing holds.
 MIN_LOAD = {"rps": 0.1, "users": 1.0}
 
@@ -193,9 +195,7 @@ def section(
     ]
     inconclusive = [stage for stage in stages if stage.verdict is StageVerdict.INCONCLUSIVE]
     if inconclusive:
-        limited_by: str | None = inconclusive[-1].breached[0] if inconclusive[-1].breached else GENERATOR
-        if limited_by != GENERATOR:
-            limited_by = "incomplete"
+        limited_by: str | None = GENERATOR if inconclusive[-1].breached == (GENERATOR,) else INCOMPLETE
     elif beyond:
         limited_by = min(beyond, key=lambda stage: stage.target).breached[0]
     else:
@@ -244,7 +244,7 @@ def summary_line(
             f"inconclusive: the load generator saturated before the endpoint breached an SLO{held}; "
             f"give the load test more CPU or processes"
         )
-    if limited_by == "incomplete":
+    if limited_by == INCOMPLETE:
         return "inconclusive: a stage did not complete (interrupted or past its deadline)"
     if max_within is None:
         lowest = min((stage.target for stage in stages), default=0)

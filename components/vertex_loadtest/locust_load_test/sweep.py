@@ -136,7 +136,7 @@ def run_sweep(test: LoadTest, sweep: Sweep, output_dir: str | Path) -> Outcome:
             f" ({'; '.join(breached)})" if breached else "",
         )
         if verdict is capacity.StageVerdict.INCONCLUSIVE:
-            stopped = capacity.GENERATOR if breached == (capacity.GENERATOR,) else "incomplete"
+            stopped = capacity.GENERATOR if breached == (capacity.GENERATOR,) else capacity.INCOMPLETE
             break
         search.record(load, verdict is capacity.StageVerdict.WITHIN)
     else:
