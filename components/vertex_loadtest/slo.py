@@ -58,6 +58,8 @@ COUNT_METRICS = {"error_rate": "failure_rate", "failures": "failures", "rps": "r
 #: A capacity sweep's result -> key in ``capacity.max_within_slo``.
 CAPACITY_METRICS = {"capacity_rps": "rps", "capacity_users": "users"}
 METRICS = (*LATENCY_METRICS, *COUNT_METRICS, *CAPACITY_METRICS)
+#: Metrics that are shares, written in percent: their margins read in percentage points.
+PERCENT_METRICS = frozenset({"error_rate"})
 
 LATENCY_UNITS = {"ms": Decimal(1), "s": Decimal(1000)}
 

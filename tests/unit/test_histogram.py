@@ -64,3 +64,10 @@ def test_merging_split_histograms_equals_one_histogram(samples, parts):
 def test_memory_is_bounded_by_buckets_not_samples():
     counts = histogram.merge([{histogram.bucket(1 + i * 0.37): 1} for i in range(200_000)])
     assert len(counts) < math.log(60_000) / math.log(histogram.RATIO) + 10
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(6.52816, 6.53), (27.2403, 27.2), (1234.5, 1230.0), (0.04567, 0.0457), (0, 0.0)]
+)
+def test_readable_latencies_have_three_significant_digits(value, shown):
+    assert histogram.readable(value) == shown

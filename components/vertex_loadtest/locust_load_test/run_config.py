@@ -49,6 +49,7 @@ class RunConfig:
         expect_workers_max_wait_s: How long the master waits for its workers.
         warmup_s: Seconds after the start whose requests every process forgets (a sweep stage's
             warm-up), so the stats cover the steady load only; 0: keep everything.
+        script: How the HTML report names the locustfile (the team's, not our plugin).
     """
 
     predict_path: str = ""
@@ -64,6 +65,7 @@ class RunConfig:
     abort_grace_s: float = parse_duration(DEFAULT_ABORT_GRACE, "abort grace")
     expect_workers_max_wait_s: int = DEFAULT_EXPECT_WORKERS_MAX_WAIT_S
     warmup_s: float = 0.0
+    script: str = ""
 
     def write(self, path: Path) -> dict[str, str]:
         """Writes this configuration to ``path``; returns the environment entry that points a child at it."""

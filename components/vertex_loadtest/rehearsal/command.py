@@ -1,9 +1,11 @@
 """``vertex-loadtest demo`` and ``vertex-loadtest emulator``: the local rehearsal's command line."""
 
+from __future__ import annotations
+
 import argparse
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = subparsers.add_parser(
         "demo", help="rehearse the reference pipeline on this machine: emulators, local model, kfp.local"
     )
@@ -20,6 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--run-time", default=None, help="length of the load test (default: 20s; with --sweep: 2m)"
     )
     demo.add_argument("--users", type=int, default=10, help="concurrent Locust users (default: 10)")
+    demo.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show every task's log here (default: one line per task; the rest goes to OUTPUT_DIR/demo.log)",
+    )
     demo.add_argument(
         "--sweep", action="store_true", help="find the rehearsal model's capacity (a capacity sweep)"
     )
