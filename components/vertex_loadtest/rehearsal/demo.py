@@ -34,7 +34,7 @@ from vertex_loadtest.rehearsal.console import demo_console
 PROJECT, LOCATION = "rehearsal-project", "us-central1"
 BUCKET, LOCUSTFILE_OBJECT = "rehearsal-tests", "perf/locustfile.py"
 SERVER_START_TIMEOUT_S = 30
-#: The first stage of ``demo --sweep`` (the sample model held 26-35 rps on a busy 2-core machine).
+#: The first stage of ``demo --sweep`` (the sample model held about 100 rps on a busy 2-core machine).
 SWEEP_START_RPS = 10.0
 #: Read as a file, never imported here: importing it would import locust (and gevent's patches).
 SAMPLE_LOCUSTFILE = Path(__file__).resolve().parent / "sample_locustfile.py"
