@@ -12,10 +12,18 @@ Schema version 1 (``docs/stats-schema.md`` shows an example)::
                       lost_workers}                     Locust workers that vanished mid-test
     load             {users, spawn_rate, processes, target_rps (or null), achieved_rps,
                       rps_shortfall (bool)}
-    generator        {cpu_peak_percent, saturated (bool)}
+    generator        {cpu_peak_percent, runnable_peak_percent, saturated (bool)}
+                                                        runnable: on a CPU or waiting for one;
+                                                        saturated: either at 90% or more
     totals           ENTRY over every request
     requests         {"METHOD name": ENTRY}            e.g. "POST :predict"
     error_messages   [{request, error, occurrences}]   the 20 most frequent failure messages
+    capacity         only after a sweep (``docs/capacity-sweep.md``): {kind, slos, resolution,
+                      stage_time_s, warmup_s, stages: [{kind, target, achieved_rps, users, in_flight,
+                      requests, latency_ms, error_rate, generator_cpu_peak_percent, verdict, breached,
+                      directory, generation (if any)}], max_within_slo: {rps, users, stage, target}
+                      or null, limited_by (an SLO, "generator", ... or null), conclusive, stopped,
+                      summary}; the other sections then describe the stage of max_within_slo
 
     ENTRY            {requests, successes, failures, failure_rate (0..1), rps,
                       latency_ms          successful requests only: what SLOs judge,
@@ -47,6 +55,8 @@ SCHEMA_VERSION = 1
 STATS_FILE = "stats.json"
 LATENCY_KEYS = ("min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")
 LATENCY_FIELDS = ("latency_ms", "failure_latency_ms", "all_latency_ms")
+#: ``capacity.limited_by`` when the load generator, not the endpoint, stopped a sweep.
+LIMITED_BY_GENERATOR = "generator"
 SECTIONS = ("versions", "target", "run", "load", "generator", "totals", "requests")
 #: What to do when every request was refused with 401/403 (the load-test log and the verdict say it).
 AUTH_ADVICE = (

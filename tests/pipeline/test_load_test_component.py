@@ -93,3 +93,25 @@ def test_article_style_locustfile_runs_unchanged_in_the_component(
     storage.Client().create_bucket("team").blob("locustfile.py").upload_from_filename(str(article))
     team_locustfile_pipeline(host=prediction_server.url, locustfile_uri="gs://team/locustfile.py")
     assert prediction_server.counters.by_outcome.get("ok", 0) > 20
+
+
+def test_component_sweep_writes_the_capacity_and_its_metrics(local_runner):
+    from vertex_loadtest.rehearsal.prediction_server import Behaviour, PredictionServer
+
+    with PredictionServer(Behaviour(latency="100ms", slots=2)) as server:  # holds 20 rps
+        task = LocustLoadTestOp(
+            host=server.url,
+            sweep=True,
+            sweep_slos=["p95 < 300ms"],
+            stage_time="2s",
+            target_rps=8.0,
+            run_time="40s",
+            processes=1,
+        )
+    stats = load_stats(task.outputs["stats"].path)
+    capacity = stats["capacity"]
+    assert capacity["stages"][0]["target"] == 8 and capacity["max_within_slo"] is not None
+    assert capacity["max_within_slo"]["rps"] <= 22
+    assert task.outputs["metrics"].metadata["capacity_rps"] == capacity["max_within_slo"]["rps"]
+    report = Path(task.outputs["report"].path).read_text()
+    assert "vertex-loadtest-capacity" in report and "<svg" in report

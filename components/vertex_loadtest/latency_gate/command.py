@@ -56,6 +56,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="fewer requests make the run inconclusive (default: 100)",
     )
+    parser.add_argument(
+        "--expected-peak-rps",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="after a capacity sweep: the peak to size replicas for (the verdict says how many)",
+    )
+    parser.add_argument(
+        "--machine-type", default="", help="the tested replica's machine type, for the sizing"
+    )
     parser.add_argument("--verdict", metavar="PATH", help="also write the Markdown verdict to this file")
     parser.set_defaults(handler=_run)
 
@@ -73,6 +83,8 @@ def _run(args: argparse.Namespace) -> int:
         allow_inconclusive=args.allow_inconclusive,
         min_requests=DEFAULT_MIN_REQUESTS if args.min_requests is None else args.min_requests,
         verdict_path=args.verdict,
+        expected_peak_rps=args.expected_peak_rps,
+        machine_type=args.machine_type,
     )
     sys.stdout.write(render.markdown(verdict))
     return EXIT_PASSED if verdict.passed else EXIT_FAILED

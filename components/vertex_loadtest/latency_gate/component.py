@@ -32,6 +32,8 @@ def latency_gate(
     allow_incomplete: bool = False,
     allow_inconclusive: bool = False,
     min_requests: int = 100,
+    expected_peak_rps: float = 0.0,
+    machine_type: str = "",
 ) -> NamedTuple("Outputs", [("passed", bool)]):  # type: ignore[valid-type]
     """Judges a load test's stats against SLO expressions; fails the task or returns the verdict.
 
@@ -47,6 +49,9 @@ def latency_gate(
         allow_inconclusive: Judge a run whose load generator was saturated, that missed its target
             rate, or made fewer than min_requests requests, instead of failing it.
         min_requests: Fewer requests than this make the run inconclusive.
+        expected_peak_rps: With a capacity sweep's stats: the peak rate to size replicas for; the
+            verdict then says how many replicas hold it (min_replica_count). 0: no sizing advice.
+        machine_type: The tested replica's machine type, named in the sizing advice.
 
     Returns:
         verdict: Markdown verdict: status, reasons, one row per SLO (observed, threshold, margin).
@@ -65,6 +70,8 @@ def latency_gate(
         verdict_path=verdict.path,
         log_metric=metrics.log_metric,
         fail_on_breach=fail_on_breach,
+        expected_peak_rps=expected_peak_rps,
+        machine_type=machine_type,
     )
     return (result.passed,)
 

@@ -31,6 +31,8 @@ def run_gate(
     verdict_path: str | Path | None = None,
     log_metric: Callable[[str, float], Any] | None = None,
     fail_on_breach: bool = False,
+    expected_peak_rps: float = 0.0,
+    machine_type: str = "",
 ) -> Verdict:
     """Reads the stats (and baseline), judges them, writes the verdict, logs the metrics.
 
@@ -44,6 +46,8 @@ def run_gate(
         verdict_path: Where to write the Markdown verdict (a KFP ``Markdown`` artifact's path).
         log_metric: Called with each metric name and finite value (a KFP ``Metrics.log_metric``).
         fail_on_breach: Raise :class:`GateFailed` after writing the outputs unless the gate passed.
+        expected_peak_rps: See :func:`judge`.
+        machine_type: See :func:`judge`.
 
     Returns:
         The verdict.
@@ -62,7 +66,11 @@ def run_gate(
         allow_incomplete=allow_incomplete,
         allow_inconclusive=allow_inconclusive,
         min_requests=min_requests,
+        expected_peak_rps=expected_peak_rps,
+        machine_type=machine_type,
     )
+    if verdict.sizing:
+        logger.info("sizing: %s", verdict.sizing)
     for index, evaluation in enumerate(verdict.evaluations, start=1):
         logger.info("SLO %d %s", index, describe(evaluation))
     (logger.info if verdict.passed else logger.warning)("%s", verdict.summary())

@@ -57,6 +57,11 @@ def markdown(verdict: Verdict) -> str:
         rest = verdict.evaluations[_MAX_ROWS:]
         breached = sum(not evaluation.passed for evaluation in rest)
         lines.append(f"| … | {len(rest)} more SLOs | | | | {breached} breached (see Metrics) |")
+    capacity = verdict.stats.get("capacity")
+    if capacity:
+        lines += ["", f"**Capacity sweep:** {_escape(str(capacity.get('summary', '')))}"]
+    if verdict.sizing:
+        lines += ["", f"**Sizing:** {_escape(verdict.sizing)}"]
     lines += [
         "",
         "Latency SLOs judge **successful requests only**; failed requests' latency is kept apart so fast "

@@ -9,7 +9,9 @@
   saturated (it measured its own queueing), when an open-model target rate was not reached
   (``load.rps_shortfall``: coordinated omission hides latency), or when it made fewer than
   ``min_requests`` requests;
-* an expression with no observed value (a latency with no successful request) never passes.
+* an expression with no observed value (a latency with no successful request) never passes;
+* after a capacity sweep, the run is inconclusive when the load generator, not an SLO, stopped the
+  sweep (``capacity.limited_by == "generator"``): its ``capacity_rps`` is a lower bound only.
 
 Rendering the verdict as Markdown is ``render``'s job; reading files and writing outputs ``gate``'s.
 """
@@ -25,7 +27,7 @@ from typing import Any
 
 from vertex_loadtest.errors import BadInput
 from vertex_loadtest.slo import Evaluation, evaluate_all, format_value, parse_all, request_entry
-from vertex_loadtest.stats import AUTH_ADVICE, ErrorKind, all_refused_auth
+from vertex_loadtest.stats import AUTH_ADVICE, LIMITED_BY_GENERATOR, ErrorKind, all_refused_auth
 
 #: Fewer requests than this make a run inconclusive by default (p99 needs 100 samples to be more
 #: than the maximum). Keep equal to the default of ``LatencyGateOp(min_requests=...)``.
@@ -59,6 +61,7 @@ class Verdict:
         stats: The judged stats (used for the run summary).
         baseline: The baseline stats, if any.
         allow_incomplete, allow_inconclusive, min_requests: The rules applied.
+        sizing: After a capacity sweep, given an expected peak: the replica sizing advice.
     """
 
     status: GateStatus
@@ -71,6 +74,7 @@ class Verdict:
     allow_incomplete: bool = False
     allow_inconclusive: bool = False
     min_requests: int = DEFAULT_MIN_REQUESTS
+    sizing: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -131,6 +135,8 @@ def judge(
     allow_incomplete: bool = False,
     allow_inconclusive: bool = False,
     min_requests: int = DEFAULT_MIN_REQUESTS,
+    expected_peak_rps: float = 0.0,
+    machine_type: str = "",
 ) -> Verdict:
     """Judges stats against SLO expressions with the no-vacuous-pass rules (module docstring).
 
@@ -142,6 +148,8 @@ def judge(
         allow_inconclusive: Judge a run whose numbers may not describe the endpoint instead of
             failing it (the reasons stay in the verdict).
         min_requests: Fewer requests than this make the run inconclusive.
+        expected_peak_rps: With a capacity sweep's stats, the peak to size replicas for (0: none).
+        machine_type: The machine type of the tested replica, named in the sizing advice.
 
     Returns:
         The verdict.
@@ -190,8 +198,12 @@ def judge(
                 f"allow_incomplete to judge partial runs"
             )
     if generator.get("saturated"):
-        cpu = generator.get("cpu_peak_percent")
-        at = f" (CPU peak {format_number(cpu)}%)" if is_finite(cpu) else ""
+        cpu, runnable = generator.get("cpu_peak_percent"), generator.get("runnable_peak_percent")
+        at = f" (CPU peak {format_number(cpu)}%" if is_finite(cpu) else " ("
+        at += (
+            f", runnable {format_number(runnable)}% of the time)" if is_finite(runnable) and runnable else ")"
+        )
+        at = "" if at == " ()" else at
         inconclusive.append(
             f"the load generator was saturated{at}: it measured its own queueing, not the endpoint; give the "
             f"load test more CPU or processes, or fewer users"
@@ -208,6 +220,14 @@ def judge(
             f"only {requests} requests, fewer than min_requests={min_requests}: too few samples to judge "
             f"percentiles; run longer or at a higher rate, or lower min_requests"
         )
+    capacity = stats.get("capacity") or {}
+    if capacity.get("limited_by") == LIMITED_BY_GENERATOR:
+        inconclusive.append(
+            f"the capacity sweep stopped because the load generator saturated, not because an SLO broke: "
+            f"{capacity.get('summary', '')}"
+        )
+    if expected_peak_rps < 0 or not math.isfinite(expected_peak_rps):
+        raise BadInput(f"expected_peak_rps={expected_peak_rps!r}: give a rate >= 0 (0: no sizing advice)")
     notes += _resolution_notes(evaluations, stats)
 
     if failures:
@@ -229,6 +249,23 @@ def judge(
         allow_incomplete=allow_incomplete,
         allow_inconclusive=allow_inconclusive,
         min_requests=min_requests,
+        sizing=sizing_line(capacity, machine_type, expected_peak_rps),
+    )
+
+
+def sizing_line(capacity: Mapping[str, Any], machine_type: str, expected_peak_rps: float) -> str | None:
+    """The replica sizing advice for an expected peak; None without a peak or a capacity found."""
+    best = capacity.get("max_within_slo") or {}
+    found = best.get("rps")
+    if not expected_peak_rps or not isinstance(found, int | float) or not is_finite(found) or found <= 0:
+        return None
+    per_replica = float(found)
+    replicas = math.ceil(expected_peak_rps / per_replica)
+    at_least = "at least " if capacity.get("limited_by") is None else ""
+    return (
+        f"one replica of {machine_type or 'the tested machine type'} holds {at_least}{per_replica:.4g} rps "
+        f"within the SLOs; for a peak of {expected_peak_rps:g} rps set min_replica_count ≥ "
+        f"⌈{expected_peak_rps:g} / {per_replica:.4g}⌉ = {replicas}"
     )
 
 

@@ -6,7 +6,12 @@ import argparse
 import shlex
 
 from vertex_loadtest.errors import BadInput
-from vertex_loadtest.locust_load_test.run_config import DEFAULT_ABORT_GRACE, DEFAULT_REQUEST_TIMEOUT_S
+from vertex_loadtest.locust_load_test.run_config import (
+    DEFAULT_ABORT_GRACE,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    DEFAULT_SWEEP_RESOLUTION,
+    DEFAULT_SWEEP_STAGE_TIME,
+)
 
 EXIT_ABORTED = 1
 
@@ -92,46 +97,75 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--goodput", default="", help="per-request SLOs a good request meets, e.g. 'ttft<500ms,tpot<50ms'"
     )
+    sweep = parser.add_argument_group("capacity sweep (docs/capacity-sweep.md)")
+    sweep.add_argument(
+        "--sweep",
+        action="store_true",
+        help="find the most load held within the --slo SLOs: stages of doubling, then bisected, request rate "
+        "(the first at --target-rps, default 1); --run-time bounds the whole sweep",
+    )
+    sweep.add_argument(
+        "--slo", action="append", default=[], metavar="EXPR", help="an SLO every stage must hold; repeatable"
+    )
+    sweep.add_argument(
+        "--stage-time",
+        default=DEFAULT_SWEEP_STAGE_TIME,
+        help="each stage's measured time, after a warm-up of about a fifth of it "
+        f"(default {DEFAULT_SWEEP_STAGE_TIME})",
+    )
+    sweep.add_argument(
+        "--sweep-resolution",
+        type=float,
+        default=DEFAULT_SWEEP_RESOLUTION,
+        help=f"bisect to this fraction of the load (default {DEFAULT_SWEEP_RESOLUTION:g})",
+    )
     parser.add_argument("--output-dir", default="load-test-output", help="where reports go")
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
+    from vertex_loadtest.locust_load_test.runner import LoadTest, Outcome, run_load_test
+    from vertex_loadtest.locust_load_test.sweep import Sweep, run_sweep
 
+    if args.slo and not args.sweep:
+        raise BadInput("--slo judges the stages of a sweep: add --sweep (or use --abort-on-breach)")
+    if args.sweep and not args.slo:
+        raise BadInput("--sweep needs the SLOs each stage must hold: add --slo 'p95 < 500ms' (repeatable)")
     try:
         locust_options = tuple(shlex.split(args.locust_options))
     except ValueError as error:
         raise BadInput(f"locust options {args.locust_options!r} do not parse: {error}") from None
-    outcome = run_load_test(
-        LoadTest(
-            host=args.host or "",
-            endpoint=args.endpoint or "",
-            locustfile=args.locustfile,
-            locustfile_sha256=args.locustfile_sha256,
-            payloads=args.payloads,
-            instances=args.instances,
-            users=args.users,
-            spawn_rate=args.spawn_rate,
-            run_time=args.run_time,
-            processes=args.processes,
-            request_timeout_s=args.request_timeout,
-            target_rps=args.target_rps,
-            auth=args.auth,
-            locust_options=locust_options,
-            abort_on_breach=tuple(args.abort_on_breach),
-            abort_grace=args.abort_grace,
-            api=args.api,
-            prompts=args.prompts,
-            max_tokens=args.max_tokens,
-            input_tokens=args.input_tokens,
-            output_tokens=args.output_tokens,
-            token_spread=args.token_spread,
-            prompt_seed=args.prompt_seed,
-            goodput=args.goodput,
-        ),
-        args.output_dir,
+    test = LoadTest(
+        host=args.host or "",
+        endpoint=args.endpoint or "",
+        locustfile=args.locustfile,
+        locustfile_sha256=args.locustfile_sha256,
+        payloads=args.payloads,
+        instances=args.instances,
+        users=args.users,
+        spawn_rate=args.spawn_rate,
+        run_time=args.run_time,
+        processes=args.processes,
+        request_timeout_s=args.request_timeout,
+        target_rps=args.target_rps,
+        auth=args.auth,
+        locust_options=locust_options,
+        abort_on_breach=tuple(args.abort_on_breach),
+        abort_grace=args.abort_grace,
+        api=args.api,
+        prompts=args.prompts,
+        max_tokens=args.max_tokens,
+        input_tokens=args.input_tokens,
+        output_tokens=args.output_tokens,
+        token_spread=args.token_spread,
+        prompt_seed=args.prompt_seed,
+        goodput=args.goodput,
     )
+    if args.sweep:
+        sweep = Sweep(tuple(args.slo), stage_time=args.stage_time, resolution=args.sweep_resolution)
+        outcome: Outcome | None = run_sweep(test, sweep, args.output_dir)
+    else:
+        outcome = run_load_test(test, args.output_dir)
     if outcome is None:  # a worker replica (CLUSTER_SPEC): the master reports
         return 0
     print(f"report: {outcome.report}\nstats: {outcome.stats_file}")

@@ -44,6 +44,10 @@ def locust_load_test(
     token_spread: float = 0.0,
     prompt_seed: int = 0,
     goodput: str = "",
+    sweep: bool = False,
+    sweep_slos: Optional[list] = None,  # noqa: UP045 - KFP reads the annotation
+    stage_time: str = "30s",
+    sweep_resolution: float = 0.1,
 ) -> None:
     """Load-tests a Vertex AI endpoint (or any HTTP host) with Locust.
 
@@ -77,54 +81,70 @@ def locust_load_test(
         token_spread: Synthetic lengths vary uniformly within this fraction of the means.
         prompt_seed: Seed of the synthetic prompts.
         goodput: Per-request SLOs that make a request good, e.g. ``ttft<500ms,tpot<50ms``.
+        sweep: Run a capacity sweep instead of one load: stages of open-model request rate (the
+            first at target_rps, default 1 rps), doubled until a stage breaches one of sweep_slos,
+            then bisected; run_time bounds the whole sweep. stats.json gains a capacity section
+            (max_within_slo, limited_by, every stage) and the report opens with the latency against
+            throughput chart.
+        sweep_slos: The SLO expressions every stage must hold (gate syntax), e.g. ["p95 < 500ms",
+            "error_rate < 1%"].
+        stage_time: Each stage's measured time, after a warm-up (a fifth of it, at least 1 s and
+            twice one user's pace).
+        sweep_resolution: Bisect until the loads are within this fraction of each other.
 
     Returns:
         report: Locust's HTML report (renders in the Vertex AI Pipelines UI).
         stats: A directory with ``stats.json`` (the documented schema the gate reads) and Locust's CSVs.
         metrics: Headline numbers: requests, failures, rps, latency percentiles of successful requests;
-            for generative runs also TTFT/TPOT/ITL percentiles, token counts, tokens/s and goodput.
+            for generative runs also TTFT/TPOT/ITL percentiles, token counts, tokens/s and goodput;
+            after a sweep also capacity_rps and capacity_users.
     """
     import shlex
     import shutil
 
-    from vertex_loadtest.errors import LoadTestAborted
+    from vertex_loadtest.errors import BadInput, LoadTestAborted
     from vertex_loadtest.locust_load_test.results import metrics as headline_metrics
-    from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
+    from vertex_loadtest.locust_load_test.runner import LoadTest, Outcome, run_load_test
+    from vertex_loadtest.locust_load_test.sweep import Sweep, run_sweep
 
     def source(artifact: Artifact | None) -> str:
         return (
             "" if artifact is None else (artifact.uri if artifact.uri.startswith("gs://") else artifact.path)
         )
 
-    outcome = run_load_test(
-        LoadTest(
-            host=host,
-            endpoint=endpoint.metadata.get("resourceName", "") if endpoint is not None else "",
-            locustfile=source(locustfile),
-            locustfile_sha256=locustfile_sha256,
-            payloads=source(payloads),
-            instances=instances,
-            users=users,
-            spawn_rate=spawn_rate,
-            run_time=run_time,
-            processes=processes,
-            request_timeout_s=request_timeout,
-            target_rps=target_rps,
-            locust_options=tuple(shlex.split(locust_options)),
-            auth=auth,
-            abort_on_breach=tuple(abort_on_breach or ()),
-            abort_grace=abort_grace,
-            api=api,
-            prompts=source(prompts),
-            max_tokens=max_tokens,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            token_spread=token_spread,
-            prompt_seed=prompt_seed,
-            goodput=goodput,
-        ),
-        stats.path,
+    test = LoadTest(
+        host=host,
+        endpoint=endpoint.metadata.get("resourceName", "") if endpoint is not None else "",
+        locustfile=source(locustfile),
+        locustfile_sha256=locustfile_sha256,
+        payloads=source(payloads),
+        instances=instances,
+        users=users,
+        spawn_rate=spawn_rate,
+        run_time=run_time,
+        processes=processes,
+        request_timeout_s=request_timeout,
+        target_rps=target_rps,
+        locust_options=tuple(shlex.split(locust_options)),
+        auth=auth,
+        abort_on_breach=tuple(abort_on_breach or ()),
+        abort_grace=abort_grace,
+        api=api,
+        prompts=source(prompts),
+        max_tokens=max_tokens,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        token_spread=token_spread,
+        prompt_seed=prompt_seed,
+        goodput=goodput,
     )
+    if sweep:
+        if not sweep_slos:
+            raise BadInput("sweep=True needs sweep_slos, e.g. ['p95 < 500ms', 'error_rate < 1%']")
+        plan = Sweep(tuple(sweep_slos), stage_time=stage_time, resolution=sweep_resolution)
+        outcome: Outcome | None = run_sweep(test, plan, stats.path)
+    else:
+        outcome = run_load_test(test, stats.path)
     if outcome is None:  # a worker replica of a distributed run: the master writes the outputs
         return
     shutil.move(str(outcome.report), report.path)

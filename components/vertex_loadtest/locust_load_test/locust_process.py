@@ -15,6 +15,7 @@ import time
 from collections import deque
 from typing import Any
 
+from vertex_loadtest.locust_load_test.runnable import RunnableSampler
 from vertex_loadtest.stats import StopReason
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ class LocustProcess:
         self.command, self.env, self.deadline_s = command, env, deadline_s
         self.returncode: int | None = None
         self.ended_at = 0.0
-        self.cpu_peak_percent = 0.0
+        self.cpu_peak_percent = self.runnable_peak_percent = 0.0
         self.killed = False  # Locust ignored the interrupt and was killed
         self.last_lines: deque[str] = deque(maxlen=40)
         self._interrupted: StopReason | None = None
@@ -91,7 +92,7 @@ class LocustProcess:
                 self.killed = True
                 _killpg_quietly(process.pid)
                 process.wait()
-        self.cpu_peak_percent = sampler.peak
+        self.cpu_peak_percent, self.runnable_peak_percent = sampler.peak, sampler.runnable.peak
         if self._interrupted is None:
             _killpg_quietly(process.pid)  # stray workers, if any
 
@@ -104,7 +105,8 @@ class LocustProcess:
 
 
 class CpuSampler:
-    """Peak CPU of the busiest Locust process, averaged over the last few samples."""
+    """Peak CPU of the busiest Locust process, averaged over the last few samples (and its peak share of
+    time runnable: ``runnable.RunnableSampler``)."""
 
     WINDOW = 4
 
@@ -113,6 +115,7 @@ class CpuSampler:
         self.history: dict[int, deque[float]] = {}
         self.processes: dict[int, Any] = {}
         self.peak = 0.0
+        self.runnable = RunnableSampler()
 
     def sample(self) -> None:
         import psutil
@@ -131,6 +134,7 @@ class CpuSampler:
             window.append(percent)
             if len(window) == self.WINDOW:
                 self.peak = max(self.peak, sum(window) / len(window))
+            self.runnable.sample(process.pid)
 
 
 def _signal_quietly(pid: int, sig: signal.Signals) -> None:

@@ -8,25 +8,32 @@
   TTFT, TPOT, ITL, tokens and goodput (``generation_stats``, from the ``generation`` a
   ``VertexChatUser`` puts in the request's context), merged from the workers through Locust's
   ``report_to_master`` / ``worker_report`` events.
-- Open-model pacing when the run has a target rps, and a progress line every few seconds.
+- Open-model pacing when the run has a target rps: each user sends at its share of the rate, on its
+  own schedule, at a phase spread evenly over one interval (Locust starts a second's users at once:
+  in step they would arrive in bursts); a user that falls behind by more than an interval does not
+  burst to catch up. And a progress line every few seconds.
 - Early abort (k6's ``abortOnFail``): with ``abort_on_breach`` SLOs, the master stops the run once one
   has been breached at every check for ``ABORT_CHECKS`` seconds after the grace period.
+- Warm-up (a sweep stage): every process forgets what it recorded in its first ``warmup_s`` seconds,
+  so a stage's histograms hold its steady load only.
 - The master writes everything the runtime needs for ``stats.json`` to the dump file with every
   progress line, and a final one at quit: a Locust killed mid-run still leaves its numbers.
 - The HTML report names the team's locustfile as its script (Locust would name this plugin) and shows
   latencies at 3 significant digits (``histogram.readable``).
 """
 
+import itertools
 import json
 import logging
 import os
+import random
 import time
 from pathlib import Path
 from typing import Any
 
 import gevent
 import locust
-from locust import constant_throughput, events
+from locust import events
 from locust import html as locust_html
 from locust import stats as locust_stats
 from locust.env import Environment
@@ -48,6 +55,9 @@ GENERATION_KEY = "vertex_loadtest_generation"
 #: Consecutive one-second checks an SLO must fail, after the grace period, before the run is aborted.
 ABORT_CHECKS = 3
 ABORTED: dict[str, Any] = {}  # why the run was aborted early, once it was
+#: Users' phases: the golden-ratio sequence spreads any number of them evenly over an interval.
+_PHASES = itertools.count()
+_GOLDEN = 0.6180339887498949
 logger = logging.getLogger("vertex_loadtest.progress")
 
 
@@ -127,15 +137,50 @@ def _on_worker_report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> N
 def _on_init(environment: Environment, **_kwargs: Any) -> None:
     environment.locustfile = CONFIG.script or environment.locustfile
     if CONFIG.target_rps and environment.parsed_options is not None:
-        per_user = CONFIG.target_rps / max(1, environment.parsed_options.num_users)
+        interval_s = max(1, environment.parsed_options.num_users) / CONFIG.target_rps
         for user_class in environment.user_classes:
-            user_class.wait_time = constant_throughput(per_user)
+            _pace(user_class, interval_s)
     if isinstance(environment.runner, MasterRunner):
         _await_workers(environment.runner, CONFIG.expect_workers, CONFIG.expect_workers_max_wait_s)
     if not isinstance(environment.runner, WorkerRunner):
         gevent.spawn(_report_progress, environment, CONFIG.progress_interval_s)
         if CONFIG.abort_on_breach:
             gevent.spawn(_abort_on_breach, environment, CONFIG.abort_on_breach, CONFIG.abort_grace_s)
+
+
+def _pace(user_class: Any, interval_s: float) -> None:
+    """Makes ``user_class`` start one task every ``interval_s`` seconds, at its own phase."""
+    starting = user_class.on_start
+    # Drawn here, after Locust forked its processes (the module was imported before): each process
+    # gets its own offset, so the processes' users do not coincide.
+    offset = random.SystemRandom().random()
+
+    def on_start(user: Any) -> None:
+        gevent.sleep((offset + next(_PHASES) * _GOLDEN) % 1 * interval_s)
+        user._vertex_loadtest_due = time.monotonic()
+        starting(user)
+
+    def wait_time(user: Any) -> float:
+        now = time.monotonic()
+        due = getattr(user, "_vertex_loadtest_due", now) + interval_s
+        user._vertex_loadtest_due = due if due > now - interval_s else now  # no burst to catch up
+        return max(0.0, float(user._vertex_loadtest_due) - now)
+
+    user_class.on_start, user_class.wait_time = on_start, wait_time
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
+    if CONFIG.warmup_s > 0:
+        gevent.spawn_later(CONFIG.warmup_s, _forget_warmup, environment)
+
+
+def _forget_warmup(environment: Environment) -> None:
+    """Starts this process's statistics afresh (Locust's entries, errors and our recorder)."""
+    if environment.runner is not None:
+        environment.runner.stats.reset_all()
+    RECORDER.take()
+    logger.info("warm-up of %gs over: statistics start now", CONFIG.warmup_s)
 
 
 def _abort_on_breach(environment: Environment, expressions: tuple[str, ...], grace_s: float) -> None:

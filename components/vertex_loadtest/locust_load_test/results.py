@@ -24,6 +24,7 @@ def build_stats(
     load: dict[str, Any],
     target: dict[str, Any],
     cpu_peak_percent: float,
+    runnable_peak_percent: float = 0.0,
 ) -> dict[str, Any]:
     """Returns the ``stats.json`` document of a run.
 
@@ -34,6 +35,7 @@ def build_stats(
         load: ``users``, ``spawn_rate``, ``processes``, ``target_rps``.
         target: ``host``, ``path``, ``endpoint``.
         cpu_peak_percent: Peak CPU of the busiest Locust process.
+        runnable_peak_percent: Its peak share of time on a CPU or waiting for one (0: not measured).
     """
     # Locust's own window: first request to last, so rps matches its report.
     ended = float(dump.get("last_request_timestamp") or run["ended_at"])
@@ -72,7 +74,8 @@ def build_stats(
         },
         "generator": {
             "cpu_peak_percent": round(cpu_peak_percent, 1),
-            "saturated": cpu_peak_percent >= SATURATION_PERCENT,
+            "runnable_peak_percent": round(runnable_peak_percent, 1),
+            "saturated": max(cpu_peak_percent, runnable_peak_percent) >= SATURATION_PERCENT,
         },
         "totals": totals,
         "requests": requests,
@@ -153,6 +156,9 @@ def metrics(stats: dict[str, Any]) -> dict[str, float]:
         if latency[key] is not None:
             values[f"latency_{key.replace('.', '_')}_ms"] = histogram.readable(latency[key])
     values.update(_generation_metrics(totals.get("generation")))
+    best = (stats.get("capacity") or {}).get("max_within_slo")
+    if best:
+        values["capacity_rps"], values["capacity_users"] = best["rps"], best["users"]
     return {key: float(value) for key, value in values.items() if math.isfinite(float(value))}
 
 

@@ -25,6 +25,9 @@ DEFAULT_PROGRESS_INTERVAL_S = 5.0
 DEFAULT_EXPECT_WORKERS_MAX_WAIT_S = 30
 #: How long a run goes before an ``abort_on_breach`` SLO may stop it.
 DEFAULT_ABORT_GRACE = "30s"
+#: A capacity sweep's measured time per stage, and the resolution its bisection stops at.
+DEFAULT_SWEEP_STAGE_TIME = "30s"
+DEFAULT_SWEEP_RESOLUTION = 0.1
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class RunConfig:
         abort_on_breach: SLO expressions that stop the run early once breached.
         abort_grace_s: No early abort before this many seconds.
         expect_workers_max_wait_s: How long the master waits for its workers.
+        warmup_s: Seconds after the start whose requests every process forgets (a sweep stage's
+            warm-up), so the stats cover the steady load only; 0: keep everything.
         script: How the HTML report names the locustfile (the team's, not our plugin).
         api: ``predict``, ``chat`` or ``stream-raw`` (``target.Api``).
         prompts: Generative runs: request bodies with ``messages``, round robin; None: a built-in one.
@@ -64,6 +69,7 @@ class RunConfig:
     abort_on_breach: tuple[str, ...] = ()
     abort_grace_s: float = parse_duration(DEFAULT_ABORT_GRACE, "abort grace")
     expect_workers_max_wait_s: int = DEFAULT_EXPECT_WORKERS_MAX_WAIT_S
+    warmup_s: float = 0.0
     script: str = ""
     api: str = "predict"
     prompts: list[dict[str, Any]] | None = None

@@ -87,6 +87,7 @@ class LoadTest:
     token_spread: float = 0.0  # synthetic lengths vary uniformly within this fraction
     prompt_seed: int = 0
     goodput: str = ""  # per-request SLOs of goodput, e.g. "ttft<500ms,tpot<50ms"
+    warmup_s: float = 0.0  # requests in the first seconds are forgotten (a sweep stage's warm-up)
 
 
 @dataclass
@@ -154,6 +155,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             abort_on_breach=tuple(test.abort_on_breach),
             abort_grace_s=abort_grace_s,
             expect_workers_max_wait_s=test.expect_workers_max_wait_s,
+            warmup_s=test.warmup_s,
             script=test.locustfile or "(built-in VertexEndpointUser)",
             series_window_s=max(1, -(-run_time_s // CHART_POINTS)),
         )
@@ -220,6 +222,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
         },
         target=resolved.as_dict(),
         cpu_peak_percent=child.cpu_peak_percent,
+        runnable_peak_percent=child.runnable_peak_percent,
     )
     stats_file = write_stats(stats, output)
     generation_report.add_to_report(output / REPORT_FILE, stats, dump.get("generation"))

@@ -30,6 +30,8 @@ from vertex_loadtest.locust_load_test.component import LocustLoadTestOp
 
 PIPELINE_NAME = "deploy-and-test"
 DEFAULT_SLOS = ["p95 < 500ms", "error_rate < 1%", "rps >= 10"]
+#: What every stage of a capacity sweep must hold (a throughput floor would fail its first stages).
+DEFAULT_SWEEP_SLOS = ["p95 < 500ms", "error_rate < 1%"]
 
 
 @dsl.component(base_image=image_for(LATENCY_GATE), install_kfp_package=False)
@@ -91,6 +93,10 @@ def build_pipeline(
         input_tokens: int = 0,
         output_tokens: int = 0,
         goodput: str = "",
+        sweep: bool = False,
+        sweep_slos: list = DEFAULT_SWEEP_SLOS,
+        stage_time: str = "30s",
+        expected_peak_rps: float = 0.0,
     ) -> None:
         """Deploys a model to a fresh endpoint, load-tests it, gates on SLOs, always cleans up.
 
@@ -120,6 +126,14 @@ def build_pipeline(
             input_tokens: Synthetic prompts of about this many tokens.
             output_tokens: Synthetic prompts ask for about this many tokens.
             goodput: Per-request SLOs a good request meets, e.g. ``ttft<500ms,tpot<50ms``.
+            sweep: Find the endpoint's capacity instead of testing one load: stages of request rate
+                (the first at target_rps, default 1), doubled then bisected, each judged by
+                sweep_slos; run_time bounds the sweep. The gate then judges the stage of most load
+                within sweep_slos, and slos may use capacity_rps (e.g. "capacity_rps >= 50").
+            sweep_slos: What every stage of the sweep must hold.
+            stage_time: Each sweep stage's measured time.
+            expected_peak_rps: With sweep: the peak to size replicas for; the gate's verdict says
+                how many replicas of machine_type hold it. 0: no sizing advice.
         """
         cleanup = EndpointCleanupOp(
             project=project, location=location, keep_on_success=keep_endpoint_on_success
@@ -161,6 +175,8 @@ def build_pipeline(
                 .set_caching_options(False)
             )
 
+            sizing = {"expected_peak_rps": expected_peak_rps, "machine_type": machine_type}
+
             def test_and_gate(**prompts: Any) -> None:
                 """The load test, then the gate (against the baseline when one is given)."""
                 stats = (
@@ -177,6 +193,9 @@ def build_pipeline(
                         input_tokens=input_tokens,
                         output_tokens=output_tokens,
                         goodput=goodput,
+                        sweep=sweep,
+                        sweep_slos=sweep_slos,
+                        stage_time=stage_time,
                         **prompts,
                     )
                     .after(deploy)
@@ -185,13 +204,14 @@ def build_pipeline(
                     .outputs["stats"]
                 )
                 with dsl.If(baseline_stats_uri == "", name="No baseline"):
-                    LatencyGateOp(stats=stats, slos=slos).set_display_name("Gate on SLOs")
+                    LatencyGateOp(stats=stats, slos=slos, **sizing).set_display_name("Gate on SLOs")
                 with dsl.Else(name="Against baseline"):
                     baseline = dsl.importer(artifact_uri=baseline_stats_uri, artifact_class=dsl.Artifact)
                     LatencyGateOp(
                         stats=stats,
                         baseline=baseline.set_display_name("Import baseline").output,
                         slos=slos,
+                        **sizing,
                     ).set_display_name("Gate on SLOs vs baseline")
 
             # A prompts file is an artifact, imported only when given; each case tests and gates on its

@@ -29,12 +29,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     demo.add_argument("--fail-deploy", action="store_true", help="make the model deployment fail")
     demo.add_argument("--keep-on-success", action="store_true", help="keep the endpoint when the gate passes")
-    demo.add_argument("--run-time", default="20s", help="length of the load test (default: 20s)")
+    demo.add_argument(
+        "--run-time", default=None, help="length of the load test (default: 20s; with --sweep: 2m)"
+    )
     demo.add_argument("--users", type=int, default=10, help="concurrent Locust users (default: 10)")
     demo.add_argument(
         "--verbose",
         action="store_true",
         help="show every task's log here (default: one line per task; the rest goes to OUTPUT_DIR/demo.log)",
+    )
+    demo.add_argument(
+        "--sweep", action="store_true", help="find the rehearsal model's capacity (a capacity sweep)"
+    )
+    demo.add_argument("--stage-time", default="5s", help="with --sweep: each stage's time (default: 5s)")
+    demo.add_argument(
+        "--expected-peak-rps",
+        type=float,
+        default=0.0,
+        help="with --sweep: the peak to size replicas for (the verdict says how many)",
     )
     demo.set_defaults(handler=_demo)
 

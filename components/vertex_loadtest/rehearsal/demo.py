@@ -9,6 +9,9 @@
    are the production components.
 3. Prints the verdict, the report paths, and ends with ``endpoints left: N`` counted from the emulator.
 
+With ``--sweep`` the load test is a capacity sweep (``docs/capacity-sweep.md``) of the sample model,
+from 10 rps up, and the verdict says how much it holds within the sweep SLOs.
+
 By default the screen shows one line per task, the verdict and the paths; everything else goes to
 ``demo.log`` in the output directory (``--verbose`` shows it as it happens; ``console.py``).
 
@@ -35,6 +38,8 @@ from vertex_loadtest.rehearsal.console import demo_console
 PROJECT, LOCATION = "rehearsal-project", "us-central1"
 BUCKET, LOCUSTFILE_OBJECT, PROMPTS_OBJECT = "rehearsal-tests", "perf/locustfile.py", "perf/prompts.jsonl"
 SERVER_START_TIMEOUT_S = 30
+#: The first stage of ``demo --sweep`` (the sample model held about 100 rps on a busy 2-core machine).
+SWEEP_START_RPS = 10.0
 #: Read as files, never imported here: importing them would import locust (and gevent's patches).
 SAMPLE_LOCUSTFILE = Path(__file__).resolve().parent / "sample_locustfile.py"
 LOG_FILE = "demo.log"
@@ -169,14 +174,24 @@ def _rehearse(
     """Runs the pipeline; returns whether it succeeded and how many endpoints are left."""
     from kfp import local
 
-    from vertex_loadtest.pipelines.deploy_and_test import DEFAULT_SLOS, build_pipeline
+    from vertex_loadtest.pipelines.deploy_and_test import DEFAULT_SLOS, DEFAULT_SWEEP_SLOS, build_pipeline
     from vertex_loadtest.rehearsal.standins import endpoint_create, model_deploy
     from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
 
     pipeline_root = output / "pipeline-root"
     pipeline_root.mkdir(parents=True, exist_ok=True)
     flavour = GENERATIVE if args.llm else CLASSIFIER
-    slos = args.slo or flavour.slos or DEFAULT_SLOS
+    slos = args.slo or (DEFAULT_SWEEP_SLOS if args.sweep else flavour.slos or DEFAULT_SLOS)
+    run_time = args.run_time or ("2m" if args.sweep else "20s")
+    sweep_arguments: dict[str, object] = {}
+    if args.sweep:
+        sweep_arguments = {
+            "sweep": True,
+            "sweep_slos": slos,
+            "stage_time": args.stage_time,
+            "target_rps": SWEEP_START_RPS,
+            "expected_peak_rps": args.expected_peak_rps,
+        }
     with contextlib.ExitStack() as stack:
         storage_url = stack.enter_context(gcs_emulator())
         vertex = stack.enter_context(VertexEmulator(operation_seconds=0.5))
@@ -210,11 +225,12 @@ def _rehearse(
                 model_resource_name=model_name,
                 locustfile_uri=locustfile_uri,
                 locustfile_sha256=locustfile_sha256,
-                run_time=args.run_time,
+                run_time=run_time,
                 users=args.users,
                 slos=slos,
                 keep_endpoint_on_success=args.keep_on_success,
                 **arguments,
+                **sweep_arguments,
             )
             succeeded = True
         except RuntimeError as error:

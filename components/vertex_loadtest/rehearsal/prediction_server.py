@@ -8,6 +8,9 @@ fails is injected, so tests know the ground truth:
 - ``error_rate`` (answered with ``error_status``, 503 by default), ``malformed_rate`` (200 with a body
   that is not JSON), ``reset_rate`` (the connection is dropped), ``hang_rate`` (never answered);
 - ``predict``: an optional function from instances to predictions (the rehearsal's real model);
+- ``slots``: serve at most this many requests at once (the rest queue, as on one replica with that
+  many workers), so a ``latency`` of ``s`` gives a known capacity of ``slots / s`` requests per second;
+  a queued request whose client hung up is dropped (0: no limit);
 - ``authorize``: an optional check of the ``Authorization`` header; False answers 401.
 
 Usable in-process (``with PredictionServer(...) as server: server.url``) or as a process
@@ -77,6 +80,7 @@ class Behaviour:
     seed: int = 0
     predict: Predict | None = None
     authorize: Callable[[str | None], bool] | None = None
+    slots: int = 0
 
     def __post_init__(self) -> None:
         self.sample_latency = latency_sampler(self.latency)
@@ -124,6 +128,8 @@ class PredictionServer:
         self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self._slots = asyncio.Semaphore(self.behaviour.slots) if self.behaviour.slots else None
+        self._readers: dict[asyncio.StreamWriter, asyncio.StreamReader] = {}  # to see a client hang up
 
     @property
     def url(self) -> str:
@@ -162,6 +168,7 @@ class PredictionServer:
         return server
 
     async def _handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._readers[writer] = reader
         try:
             while True:
                 request = await _read_request(reader)
@@ -173,6 +180,7 @@ class PredictionServer:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            del self._readers[writer]
             writer.close()
 
     async def _respond(
@@ -191,7 +199,10 @@ class PredictionServer:
             _write(writer, 401, b'{"error": {"code": 401, "status": "UNAUTHENTICATED"}}')
             return True
         outcome = behaviour.draw_outcome(rng)
-        await asyncio.sleep(behaviour.sample_latency(rng))
+        if self._slots is None:
+            await asyncio.sleep(behaviour.sample_latency(rng))
+        elif not await _serve_in_slot(self._slots, self._readers[writer], behaviour.sample_latency(rng)):
+            return False  # the client left while the request queued
         self.counters.count(outcome)
         if outcome == "reset":
             writer.transport.abort()
@@ -215,6 +226,22 @@ class PredictionServer:
         predictions = (behaviour.predict or _echo)(instances)
         _write(writer, 200, json.dumps({"predictions": predictions, "deployedModelId": "local"}).encode())
         return True
+
+
+async def _serve_in_slot(slots: asyncio.Semaphore, reader: asyncio.StreamReader, seconds: float) -> bool:
+    """Waits for a free slot and holds it for ``seconds``; False when the client hung up first."""
+    acquire = asyncio.ensure_future(slots.acquire())
+    hangup = asyncio.ensure_future(reader.read(1))  # an HTTP/1.1 client sends nothing until answered
+    await asyncio.wait({acquire, hangup}, return_when=asyncio.FIRST_COMPLETED)
+    if not acquire.done():
+        acquire.cancel()
+        return False
+    hangup.cancel()
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        slots.release()
+    return True
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes] | None:
@@ -248,8 +275,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", default="0ms")
     parser.add_argument("--error-rate", type=float, default=0.0)
     parser.add_argument("--error-status", type=int, default=503)
+    parser.add_argument("--slots", type=int, default=0, help="requests served at once (0: no limit)")
     args = parser.parse_args(argv)
-    behaviour = Behaviour(latency=args.latency, error_rate=args.error_rate, error_status=args.error_status)
+    behaviour = Behaviour(
+        latency=args.latency, error_rate=args.error_rate, error_status=args.error_status, slots=args.slots
+    )
     server = PredictionServer(behaviour, port=args.port)
 
     async def serve() -> None:

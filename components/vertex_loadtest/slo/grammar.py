@@ -1,41 +1,11 @@
-"""SLO expressions: parse ``p95 < 200ms`` and judge it against a ``stats.json``. Pure Python.
-
-Grammar (whitespace is free between tokens)::
-
-    expression  := [scope ":"] metric operator bound
-    scope       := '"' request-name '"'  |  "'" request-name "'"     e.g. "POST :predict"
-    metric      := p50 | p90 | p95 | p99 | p99.9 | avg | mean | min | max     latency
-                 | error_rate | failures | rps | requests
-                 | ttft_P | tpot_P | itl_P | output_tps | goodput    generative runs
-    operator    := "<" | "<=" | ">" | ">=" | "=="
-    bound       := quantity
-                 | "baseline" [ "*" number | "+" quantity | "-" quantity ]
-    quantity    := number [unit]       number: 200, 1.5, .5, 1e3
-    unit        := "ms" | "s"          latency metrics (the unit is required)
-                 | "%"                 error_rate (a bare number is a fraction: 0.01 == 1%)
-
-Latency metrics are over *successful* requests only (``latency_ms`` of the stats entry), in ms.
-``error_rate`` is the entry's ``failure_rate`` (0..1), ``failures`` and ``requests`` are counts,
-``rps`` the achieved requests per second. Without a scope an expression judges ``totals``.
-Generative runs add ``ttft_p95``, ``tpot_p50``, ``itl_p99`` ... (times, with a unit), ``output_tps``
-(tokens per second) and ``goodput`` (the share of good requests, or with ``/s`` their rate):
-``vertex_loadtest.generation_slos``.
-
-``baseline`` is the same metric, same scope, in another stats file (the last release's run), so
-``p95 < baseline * 1.10`` allows a 10% regression and ``rps >= baseline * 0.9`` a 10% throughput loss.
-
-Every parse error raises :class:`vertex_loadtest.errors.BadInput` naming the expression and the fix.
-Numbers are parsed as decimals, so ``0.1s`` is exactly ``100`` ms and a value exactly at the threshold
-compares as written (``p95 <= 200ms`` passes at 200 ms, ``p95 < 200ms`` does not).
-"""
+"""The SLO language's grammar: metrics, units, operators, and :func:`parse` into a :class:`Threshold`."""
 
 from __future__ import annotations
 
 import difflib
-import math
 import operator as _operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -57,7 +27,9 @@ LATENCY_METRICS = {
 }
 #: Other metrics -> key in a stats entry.
 COUNT_METRICS = {"error_rate": "failure_rate", "failures": "failures", "rps": "rps", "requests": "requests"}
-METRICS = (*LATENCY_METRICS, *COUNT_METRICS, *generation_slos.METRICS)
+#: A capacity sweep's result -> key in ``capacity.max_within_slo``.
+CAPACITY_METRICS = {"capacity_rps": "rps", "capacity_users": "users"}
+METRICS = (*LATENCY_METRICS, *COUNT_METRICS, *generation_slos.METRICS, *CAPACITY_METRICS)
 #: Metrics that are shares, written in percent: their margins read in percentage points.
 PERCENT_METRICS = frozenset({"error_rate"})
 
@@ -134,32 +106,6 @@ class Threshold:
         return baseline_value
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    """The judgement of one expression on one stats file.
-
-    Attributes:
-        threshold: The parsed expression.
-        observed: The measured value in the metric's base unit, or None when there is none (a
-            latency with no successful request).
-        bound: The threshold value compared against (None when it cannot be computed).
-        baseline: The baseline's value of the metric, for relative expressions.
-        margin: Distance to breaching in the base unit: positive is headroom, negative a breach,
-            0 exactly at the bound (``bound - observed`` for ``<``/``<=``, ``observed - bound`` for
-            ``>``/``>=``, ``-|observed - bound|`` for ``==``); None when not computable.
-        passed: Whether the expression holds. Never True without an observed value.
-        note: Why the expression could not pass, when that is not a plain breach.
-    """
-
-    threshold: Threshold
-    observed: float | None
-    bound: float | None
-    baseline: float | None
-    margin: float | None
-    passed: bool
-    note: str | None = None
-
-
 def _is_time(metric: str) -> bool:
     """Whether ``metric`` is a time in ms (a latency, TTFT, TPOT or ITL statistic)."""
     return metric in LATENCY_METRICS or metric in generation_slos.TIME_METRICS
@@ -225,6 +171,7 @@ def _quantity(text: str, metric: str, raw: str, *, what: str = "the bound") -> D
         return number
     if unit:
         meanings = {"rps": "requests per second", "failures": "a count", "requests": "a count"}
+        meanings |= {"capacity_rps": "requests per second", "capacity_users": "a count"}
         meaning = {**meanings, **generation_slos.MEANINGS}[metric]
         raise _bad(
             text, f"{metric} is {meaning} and takes a plain number, not {unit!r}: write e.g. '{metric} >= 50'"
@@ -291,6 +238,11 @@ def parse(text: Any) -> Threshold:
         raise _bad(text, f"no comparison operator (<, <=, >, >=, ==): write METRIC OP VALUE, e.g. {EXAMPLES}")
     raw_metric, op, raw_bound = comparison["metric"], comparison["op"], comparison["bound"]
     metric = generation_slos.canonical(_metric(text, raw_metric), "/s" if raw_bound.endswith("/s") else "")
+    if scope is not None and metric in CAPACITY_METRICS:
+        raise _bad(
+            text,
+            f"{metric} is the whole sweep's result and takes no request name: write e.g. '{metric} >= 50'",
+        )
     if op not in OPERATORS:
         fix = {"=": "==", "=<": "<=", "=>": ">="}.get(op)
         advice = f"write {fix!r}" if fix else "use one of <, <=, >, >=, =="
@@ -333,6 +285,7 @@ def _example_value(metric: str) -> str:
     if _is_time(metric):
         return "200ms"
     examples = {"error_rate": "1%", "failures": "0", "rps": "50", "requests": "1000", "output_tps": "1000"}
+    examples |= {"capacity_users": "8"}
     return examples.get(metric, "95%" if metric == generation_slos.GOODPUT else "50")
 
 
@@ -371,126 +324,3 @@ def parse_all(expressions: Any, *, baseline_given: bool | None = None) -> list[T
                     "absolute value",
                 )
     return thresholds
-
-
-def request_entry(stats: Mapping[str, Any], scope: str | None, *, which: str = "stats") -> Mapping[str, Any]:
-    """Returns the stats entry an expression judges: ``totals`` or ``requests[scope]``.
-
-    Raises:
-        BadInput: ``scope`` is not a request name in the stats.
-    """
-    if scope is None:
-        totals: Mapping[str, Any] = stats["totals"]
-        return totals
-    requests = stats.get("requests") or {}
-    if scope not in requests:
-        known = ", ".join(repr(name) for name in sorted(requests)) or "none (the run made no requests)"
-        close = difflib.get_close_matches(scope, list(requests), n=1)
-        suggestion = f" (did you mean {close[0]!r}?)" if close else ""
-        raise BadInput(
-            f"SLO request name {scope!r} is not in the {which}{suggestion}; request names there: {known}. "
-            f"Quote a name exactly as the load test reports it (METHOD name)"
-        )
-    entry: Mapping[str, Any] = requests[scope]
-    return entry
-
-
-def observe(entry: Mapping[str, Any], metric: str) -> float | None:
-    """Returns ``metric`` of a stats entry in its base unit, or None when there is no value."""
-    if metric in generation_slos.METRICS:
-        return generation_slos.observe(entry, metric)
-    if metric in LATENCY_METRICS:
-        value = (entry.get("latency_ms") or {}).get(LATENCY_METRICS[metric])
-    else:
-        value = entry.get(COUNT_METRICS[metric])
-    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def margin(op: str, observed: float, bound: float) -> float:
-    """Returns the headroom of ``observed`` against ``bound`` (negative: breach; 0: exactly at it)."""
-    if op in ("<", "<="):
-        return _difference(bound, observed)
-    if op in (">", ">="):
-        return _difference(observed, bound)
-    return -abs(_difference(observed, bound)) or 0.0
-
-
-def _difference(a: float, b: float) -> float:
-    # Exact decimal difference, rounded once: 200.3 - 200.0 is 0.3, not 0.30000000000001137.
-    return float(Decimal(repr(a)) - Decimal(repr(b)))
-
-
-def evaluate(
-    threshold: Threshold, stats: Mapping[str, Any], baseline: Mapping[str, Any] | None = None
-) -> Evaluation:
-    """Judges one expression against stats (and the baseline stats for relative expressions).
-
-    Raises:
-        BadInput: the scope is not a request name in the stats (or the baseline), or the expression
-            is relative and no baseline is given.
-    """
-    entry = request_entry(stats, threshold.scope)
-    observed = observe(entry, threshold.metric)
-    baseline_value = None
-    if threshold.uses_baseline:
-        if baseline is None:
-            raise _bad(
-                threshold.text,
-                "compares with 'baseline' but no baseline stats are given: pass the last release's stats as "
-                "the baseline or use an absolute value",
-            )
-        baseline_value = observe(
-            request_entry(baseline, threshold.scope, which="baseline stats"), threshold.metric
-        )
-    bound = threshold.bound(baseline_value)
-    note = None
-    if observed is None:
-        note = (
-            generation_slos.missing_note(threshold.metric, entry)
-            if threshold.metric in generation_slos.METRICS
-            else "no successful requests to measure latency on"
-            if threshold.is_latency
-            else f"the stats have no {threshold.metric} value"
-        )
-    elif threshold.uses_baseline and bound is None:
-        note = (
-            "the baseline has no successful requests to compare latency with"
-            if threshold.is_latency
-            else f"the baseline has no {threshold.metric} value"
-        )
-    if observed is None or bound is None:
-        return Evaluation(threshold, observed, bound, baseline_value, None, False, note)
-    passed = OPERATORS[threshold.operator](observed, bound)
-    return Evaluation(
-        threshold, observed, bound, baseline_value, margin(threshold.operator, observed, bound), passed
-    )
-
-
-def evaluate_all(
-    thresholds: Iterable[Threshold], stats: Mapping[str, Any], baseline: Mapping[str, Any] | None = None
-) -> list[Evaluation]:
-    """Evaluates every threshold, in order."""
-    return [evaluate(threshold, stats, baseline) for threshold in thresholds]
-
-
-def format_value(metric: str, value: float | None) -> str:
-    """Formats a value of ``metric`` for people: ``183.2 ms``, ``0.52%``, ``52.3/s``, ``1200``."""
-    if value is None:
-        return "n/a"
-    if _is_time(metric):
-        if abs(value) >= 10_000:
-            return f"{value / 1000:.4g} s"
-        return f"{_trim(value, 3)} ms"
-    if metric in ("error_rate", generation_slos.GOODPUT):
-        return f"{_trim(value * 100, 4)}%"
-    if metric in ("rps", *generation_slos.RATE_METRICS):
-        return f"{_trim(value, 2)}/s"
-    return _trim(value, 3)
-
-
-def _trim(value: float, digits: int) -> str:
-    text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
