@@ -11,7 +11,10 @@ Schema version 1 (``docs/stats-schema.md`` shows an example)::
                       lost_workers}                     Locust workers that vanished mid-test
     load             {users, spawn_rate, processes, target_rps (or null), achieved_rps,
                       rps_shortfall (bool)}
-    generator        {cpu_peak_percent, saturated (bool)}
+    generator        {cpu_peak_percent, saturated (bool),
+                      loop_lag_ms {p50, p99, max}}       how late the generator's event loop woke (ms),
+                                                        over every process that runs users; null
+                                                        values without samples
     totals           ENTRY over every request
     requests         {"METHOD name": ENTRY}            e.g. "POST :predict"
     error_messages   [{request, error, occurrences}]   the 20 most frequent failure messages
@@ -38,6 +41,9 @@ LATENCY_KEYS = ("min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")
 LATENCY_FIELDS = ("latency_ms", "failure_latency_ms", "all_latency_ms")
 ERROR_KINDS = ("auth", "throttled", "server", "client", "timeout", "connection", "malformed", "other")
 STOP_REASONS = ("run-time", "interrupted", "deadline", "worker-lost", "aborted-on-breach")
+#: A generator whose event loop woke later than this at p99 (ms) delayed the responses it timed:
+#: the gate marks the run inconclusive, as it does a saturated CPU.
+LOOP_LAG_P99_LIMIT_MS = 5.0
 SECTIONS = ("versions", "target", "run", "load", "generator", "totals", "requests")
 
 

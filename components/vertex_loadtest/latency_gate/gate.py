@@ -8,7 +8,8 @@ A run never passes vacuously:
 * zero requests, or zero successful requests, fails whatever the flags;
 * ``run.complete == false`` fails unless ``allow_incomplete``;
 * the run is *inconclusive* (a failure unless ``allow_inconclusive``) when the load generator was
-  saturated (it measured its own queueing), when an open-model target rate was not reached
+  saturated or its event loop lagged past ``LOOP_LAG_P99_LIMIT_MS`` at p99 (it measured its own
+  queueing), when an open-model target rate was not reached
   (``load.rps_shortfall``: coordinated omission hides latency), or when it made fewer than
   ``min_requests`` requests;
 * an expression with no observed value (a latency with no successful request) never passes.
@@ -35,7 +36,7 @@ from vertex_loadtest.latency_gate.thresholds import (
     parse_all,
     request_entry,
 )
-from vertex_loadtest.stats import ERROR_KINDS, load_stats
+from vertex_loadtest.stats import ERROR_KINDS, LOOP_LAG_P99_LIMIT_MS, load_stats
 
 logger = logging.getLogger(__name__)
 
@@ -252,6 +253,13 @@ def judge(
         inconclusive.append(
             f"the load generator was saturated{at}: it measured its own queueing, not the endpoint; give the "
             f"load test more CPU or processes, or fewer users"
+        )
+    lag: Any = (generator.get("loop_lag_ms") or {}).get("p99")
+    if _finite(lag) and lag > LOOP_LAG_P99_LIMIT_MS:
+        inconclusive.append(
+            f"the load generator's event loop woke {_number(lag)} ms late at p99 (limit "
+            f"{_number(LOOP_LAG_P99_LIMIT_MS)} ms): responses waited for it, so it timed its own delay; "
+            f"run fewer users per process, more processes, or a lighter locustfile"
         )
     if load.get("rps_shortfall"):
         inconclusive.append(

@@ -6,6 +6,8 @@
   HTML report, the CSVs and ``stats.json`` show the same, accurate numbers.
 - Success and failure latencies and failure kinds (``recorder.Recorder``), merged from the workers
   through Locust's ``report_to_master`` / ``worker_report`` events.
+- Request clocks that do not run while other users work (``client_clock``).
+- Event-loop lag of every process that runs users (``loop_lag.LoopLag``), merged the same way.
 - Open-model pacing when the run has a target rps, and a progress line every few seconds.
 - Early abort (k6's ``abortOnFail``): with ``abort_on_breach`` SLOs, the master stops the run once one
   has been breached at every check for ``ABORT_CHECKS`` seconds after the grace period.
@@ -28,12 +30,15 @@ from locust.runners import MasterRunner, WorkerRunner
 from vertex_loadtest import histogram
 from vertex_loadtest.errors import BadInput
 from vertex_loadtest.latency_gate import thresholds
-from vertex_loadtest.locust_load_test import results, run_config
+from vertex_loadtest.locust_load_test import client_clock, results, run_config
+from vertex_loadtest.locust_load_test.loop_lag import LoopLag
 from vertex_loadtest.locust_load_test.recorder import Recorder, classify
 
 CONFIG = run_config.load()
 RECORDER = Recorder()
+LOOP_LAG = LoopLag()
 REPORT_KEY = "vertex_loadtest"
+LAG_REPORT_KEY = "vertex_loadtest_loop_lag"
 #: Consecutive one-second checks an SLO must fail, after the grace period, before the run is aborted.
 ABORT_CHECKS = 3
 ABORTED: dict[str, Any] = {}  # why the run was aborted early, once it was
@@ -53,6 +58,7 @@ def _log_response_time(self: Any, response_time: float | None) -> None:
     self.response_times[histogram.bucket(response_time)] += 1
 
 
+client_clock.install()
 locust_stats.StatsEntry._log_response_time = _log_response_time  # type: ignore[method-assign]
 locust_stats.calculate_response_time_percentile = histogram.percentile  # type: ignore[assignment]
 
@@ -73,11 +79,13 @@ def _on_request(
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
     data[REPORT_KEY] = RECORDER.take()
+    data[LAG_REPORT_KEY] = LOOP_LAG.take()
 
 
 @events.worker_report.add_listener
 def _on_worker_report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
     RECORDER.merge(data.get(REPORT_KEY, {}))
+    LOOP_LAG.merge(data.get(LAG_REPORT_KEY))
 
 
 @events.init.add_listener
@@ -91,6 +99,8 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         _await_workers(
             environment.runner, CONFIG.get("expect_workers", 0), CONFIG.get("expect_workers_max_wait_s", 30)
         )
+    if not isinstance(environment.runner, MasterRunner):
+        gevent.spawn(LOOP_LAG.probe, environment)
     if not isinstance(environment.runner, WorkerRunner):
         gevent.spawn(_report_progress, environment, float(CONFIG.get("progress_interval_s", 5)))
         if CONFIG.get("abort_on_breach"):
@@ -207,6 +217,7 @@ def _snapshot(runner: Any) -> dict[str, Any]:
         "entries": [_entry_dict(entry) for entry in stats.entries.values()],
         "total": _entry_dict(stats.total),
         "recorder": RECORDER.to_dict(),
+        "loop_lag": LOOP_LAG.latencies.to_dict(),
         "errors": [
             {"method": e.method, "name": e.name, "error": str(e.error), "occurrences": e.occurrences}
             for e in stats.errors.values()

@@ -9,7 +9,7 @@ from typing import Any
 from vertex_loadtest import histogram
 from vertex_loadtest._version import __version__
 from vertex_loadtest.locust_load_test.recorder import Latencies
-from vertex_loadtest.stats import ERROR_KINDS, SCHEMA_VERSION
+from vertex_loadtest.stats import ERROR_KINDS, LOOP_LAG_P99_LIMIT_MS, SCHEMA_VERSION
 
 #: Achieving less than this share of a target rps marks the run as short of its target.
 RPS_SHORTFALL_RATIO = 0.9
@@ -72,6 +72,7 @@ def build_stats(
         "generator": {
             "cpu_peak_percent": round(cpu_peak_percent, 1),
             "saturated": cpu_peak_percent >= SATURATION_PERCENT,
+            "loop_lag_ms": _loop_lag(dump.get("loop_lag")),
         },
         "totals": totals,
         "requests": requests,
@@ -84,6 +85,14 @@ def build_stats(
             for e in sorted(dump.get("errors", []), key=lambda e: -e["occurrences"])[:20]
         ],
     }
+
+
+def _loop_lag(recorded: dict[str, Any] | None) -> dict[str, float | None]:
+    lag = Latencies()
+    if recorded:
+        lag.merge(recorded)
+    summary = lag.summary()
+    return {key: summary[key] for key in ("p50", "p99", "max")}
 
 
 def _merge_all(recorded: Any) -> dict[str, Any]:
@@ -162,7 +171,8 @@ def summary(stats: dict[str, Any]) -> str:
         f"p99 {ms('p99')}, max {ms('max')}",
         f"failures by kind: {errors}",
         f"load generator CPU peak {stats['generator']['cpu_peak_percent']:g}%"
-        + (" (SATURATED: the generator measured itself)" if stats["generator"]["saturated"] else ""),
+        + (" (SATURATED: the generator measured itself)" if stats["generator"]["saturated"] else "")
+        + _lag_text(stats["generator"].get("loop_lag_ms") or {}),
     ]
     if stats["load"]["target_rps"]:
         lines.append(
@@ -170,3 +180,10 @@ def summary(stats: dict[str, Any]) -> str:
             + (" (SHORT of target)" if stats["load"]["rps_shortfall"] else "")
         )
     return "\n".join(lines)
+
+
+def _lag_text(lag: dict[str, Any]) -> str:
+    if lag.get("p99") is None:
+        return ""
+    late = " (LAGGING: responses waited for the generator)" if lag["p99"] > LOOP_LAG_P99_LIMIT_MS else ""
+    return f", event loop lag p50 {lag['p50']:g}ms p99 {lag['p99']:g}ms max {lag['max']:g}ms{late}"
