@@ -12,7 +12,7 @@ STAMP := $(BIN)/.vertex-loadtest-installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint bench compile docs locks clean
+.PHONY: help demo test lint bench compile docs dist locks clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -48,8 +48,11 @@ compile: $(STAMP) ## regenerate every component.yaml and the pipeline template
 docs: $(STAMP) ## build the documentation site into site/ (component pages generated from the specs)
 	$(BIN)/mkdocs build --strict
 
+dist: $(STAMP) ## build the sdist and the wheel into dist/ as a release does (the images install that wheel)
+	$(PY) -m scripts.images dist
+
 locks: $(STAMP) ## regenerate the images' hash-pinned lock files under containers/ (needs the package index)
 	$(PY) -m scripts.images locks
 
 clean: ## remove the virtual environment and build leftovers
-	rm -rf $(VENV) build *.egg-info components/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info components/*.egg-info .pytest_cache .mypy_cache .ruff_cache

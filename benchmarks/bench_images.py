@@ -14,7 +14,7 @@ from scripts import images
 
 def measure(work: Path) -> list[dict]:
     """Builds the wheel once and every image's environment under ``work``; returns one row per image."""
-    wheel_dir = images.build_wheel(work / "wheel")
+    wheel_dir = images.build_dist(work / "dist")
     rows = []
     for recipe in images.recipes():
         started = time.perf_counter()

@@ -1,17 +1,20 @@
-"""The prebuilt images: where each one's Dockerfile and lock file live, and the install it runs.
+"""The prebuilt images and the package they install: how the release builds the sdist and the wheel
+once, and how each image installs that very wheel.
 
 Every image in ``vertex_loadtest._images.IMAGES`` has ``containers/<image>/Dockerfile`` and
 ``containers/<image>/requirements.lock``. The Dockerfile names the package extra it installs
 (``ARG EXTRA=...``); the lock file is compiled from exactly that extra (``make locks``).
 
-An image is built in two steps, which the Dockerfiles run and the tests and ``make bench`` reproduce
-in a fresh virtual environment (no Docker engine needed):
+A release (``cloudbuild.yaml``) builds in two steps, which the tests and ``make bench`` reproduce in
+fresh virtual environments (no Docker engine needed):
 
-1. the wheel is built from the sources with the hash-pinned build backend
-   (``containers/build-requirements.lock``, no build isolation, nothing unpinned fetched);
-2. a virtual environment gets the image's lock file (``pip install --require-hashes --no-deps -r``)
-   and then the wheel with the image's extra, with no index at all (``--no-index --find-links``),
-   so the install fails when the lock file does not cover the extra.
+1. the sdist and the wheel are built once into ``dist/`` with ``python -m build --no-isolation`` in a
+   virtual environment holding only the hash-pinned build tools (``containers/build-requirements.lock``:
+   the build backend and the ``build`` frontend, nothing unpinned fetched); that wheel is published;
+2. each image copies that wheel from ``dist/`` and installs its lock file
+   (``pip install --require-hashes --no-deps -r``) and then the wheel with the image's extra, with no
+   index at all (``--no-index --find-links``), so the install fails when the lock file does not cover
+   the extra.
 
 Standard library only: ``make locks`` runs it before anything else is installed.
 """
@@ -24,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +36,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTAINERS = REPO_ROOT / "containers"
 BUILD_LOCK = CONTAINERS / "build-requirements.lock"
 PACKAGE = "vertex-loadtest"
-#: What the Docker build context must contain to build the wheel (the Dockerfiles COPY exactly this).
-BUILD_SOURCES = ("pyproject.toml", "README.md", "components")
+#: What the sdist and the wheel are built from (everything else in the work tree stays out of them).
+BUILD_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "components")
+#: The build frontend, pinned in ``containers/build-requirements.lock`` beside the build backend.
+BUILD_FRONTEND = "build"
 #: The images run Python 3.11 on x86_64 Linux (python:3.11-slim); locks are resolved for that.
 LOCK_PYTHON = "3.11"
 LOCK_PLATFORM = "x86_64-manylinux_2_28"
@@ -41,6 +47,12 @@ LOCK_PLATFORM = "x86_64-manylinux_2_28"
 #: The install commands, as the Dockerfiles spell them (a test checks they do).
 LOCK_INSTALL = ("pip", "install", "--require-hashes", "--no-deps", "-r")
 WHEEL_INSTALL = ("pip", "install", "--no-index", "--find-links")
+#: The one build of the sdist and the wheel, as cloudbuild.yaml spells it (a test checks it does).
+DIST_BUILD = ("python", "-m", "build", "--no-isolation", "--outdir")
+#: Where the release writes the sdist and the wheel, and where the Dockerfiles copy the wheel from.
+DIST_DIR = "dist"
+#: The build's output (stdout and stderr), kept beside the build's work directory for the tests.
+BUILD_LOG = "build.log"
 
 #: Site-packages budget of each image in MB (10**6 bytes), checked by the tests and reported by
 #: ``make bench``. Load test and gate are the issue's targets; the cleanup image carries
@@ -110,12 +122,13 @@ def _uv() -> str:
 def lock_commands() -> list[tuple[list[str], str | None]]:
     """Returns (command, standard input) for every lock file, to run from the repository root.
 
-    The build lock pins the build backend of ``[build-system] requires``; each image's lock is compiled
+    The build lock pins the build backend of ``[build-system] requires`` and the ``build`` frontend;
+    each image's lock is compiled
     from ``pyproject.toml`` with that image's extra, for the images' Python and platform.
     """
     common = ["--generate-hashes", "--python-version", LOCK_PYTHON, "--python-platform", LOCK_PLATFORM]
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    build_requires = "\n".join(pyproject["build-system"]["requires"]) + "\n"
+    build_requires = "\n".join([*pyproject["build-system"]["requires"], BUILD_FRONTEND]) + "\n"
     commands: list[tuple[list[str], str | None]] = [
         (
             ["uv", "pip", "compile", "-", *common, "--output-file", str(BUILD_LOCK.relative_to(REPO_ROOT))],
@@ -147,7 +160,8 @@ def write_locks() -> None:
         subprocess.run([uv, *command[1:]], cwd=REPO_ROOT, input=stdin, text=True, check=True)
 
 
-def _run(command: list[str | os.PathLike[str]], **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run(command: list[str | os.PathLike[str]], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Runs ``command`` capturing its output; raises RuntimeError with the output's tail if it fails."""
     result = subprocess.run(
         [str(part) for part in command], capture_output=True, text=True, check=False, **kwargs
     )  # type: ignore[call-overload]
@@ -163,17 +177,18 @@ def venv_bin(env: Path) -> Path:
     return env / "bin"
 
 
-def build_wheel(work: Path, python: str = sys.executable) -> Path:
-    """Builds the package wheel as the Dockerfiles' build stage does; returns the wheel directory.
+def build_dist(work: Path, outdir: Path | None = None, python: str = sys.executable) -> Path:
+    """Builds the sdist and the wheel as the release does; returns the directory holding both
+    (``outdir``, by default ``work/dist``).
 
-    The sources are copied first (what the Docker build context holds), so the shared work tree gets
-    no ``build/`` or ``*.egg-info`` from it.
+    The sources are copied first, so the shared work tree gets no ``build/`` or ``*.egg-info`` from it;
+    the build runs in a fresh virtual environment with only the hash-pinned build tools.
     """
     context = work / "context"
     for name in BUILD_SOURCES:
         source = REPO_ROOT / name
         if not source.exists():
-            raise FileNotFoundError(f"{source} is missing: the Dockerfiles COPY it into the build context")
+            raise FileNotFoundError(f"{source} is missing: the sdist and the wheel are built from it")
         if source.is_dir():
             shutil.copytree(
                 source, context / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
@@ -181,21 +196,25 @@ def build_wheel(work: Path, python: str = sys.executable) -> Path:
         else:
             context.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, context / name)
-    builder = work / "build-venv"
-    _run([python, "-m", "venv", builder])
-    pip = venv_bin(builder) / "pip"
-    _run([pip, *LOCK_INSTALL[1:], BUILD_LOCK])
-    dist = work / "dist"
-    _run([pip, "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", dist, context])
+    pip = fresh_env(work / "build-venv", python)
+    run([pip, *LOCK_INSTALL[1:], BUILD_LOCK])
+    dist = outdir or work / DIST_DIR
+    built = run([pip.parent / DIST_BUILD[0], *DIST_BUILD[1:], dist, context])
+    (work / BUILD_LOG).write_text(built.stdout + built.stderr, encoding="utf-8")
     return dist
+
+
+def fresh_env(env: Path, python: str = sys.executable) -> Path:
+    """Creates a virtual environment at ``env``; returns its pip."""
+    run([python, "-m", "venv", env])
+    return venv_bin(env) / "pip"
 
 
 def install_image_env(item: Recipe, wheel_dir: Path, env: Path, python: str = sys.executable) -> Path:
     """Installs ``item``'s image into a fresh virtual environment at ``env``, as its Dockerfile does."""
-    _run([python, "-m", "venv", env])
-    pip = venv_bin(env) / "pip"
-    _run([pip, *LOCK_INSTALL[1:], item.lock])
-    _run([pip, *WHEEL_INSTALL[1:], wheel_dir, item.requirement])
+    pip = fresh_env(env, python)
+    run([pip, *LOCK_INSTALL[1:], item.lock])
+    run([pip, *WHEEL_INSTALL[1:], wheel_dir, item.requirement])
     return env
 
 
@@ -236,9 +255,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("locks", help="regenerate every lock file under containers/ with uv (needs the registry)")
     sub.add_parser("list", help="print image, extra, Dockerfile and lock file of every image")
+    sub.add_parser("dist", help=f"build the sdist and the wheel into {DIST_DIR}/, as a release does")
     args = parser.parse_args(argv)
     if args.command == "locks":
         write_locks()
+    elif args.command == "dist":
+        outdir = REPO_ROOT / DIST_DIR
+        for stale in outdir.glob("vertex_loadtest-*"):  # the images copy dist/*.whl: one wheel only
+            stale.unlink()
+        with tempfile.TemporaryDirectory() as work:
+            build_dist(Path(work), outdir)
+        print("\n".join(sorted(str(path.relative_to(REPO_ROOT)) for path in outdir.iterdir())))
     else:
         for item in recipes():
             print(

@@ -8,21 +8,46 @@
 ``python -m scripts.release verify ROOT``
     Checks that every spec listed in ``compile.SPECS`` was compiled under ``ROOT`` and that each of its
     containers names one of our images, in the expected registry, pinned by digest.
+
+``python -m scripts.release dist DIR``
+    Checks that ``DIR`` holds exactly one sdist and one wheel, both of this package version: what the
+    release uploads and what every image installs.
+
+``python -m scripts.release unpublished INDEX_URL``
+    Fails if the Python repository at ``INDEX_URL`` (``https://LOCATION-python.pkg.dev/PROJECT/REPO/``)
+    already has this package version: a published version is never replaced. Reads the repository's
+    simple index (PEP 503), authenticated by whatever keyring backend is installed (the Artifact
+    Registry one in the release); a missing project is an empty repository, any other HTTP error fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 
 from scripts import specs
 
 sys.path.insert(0, str(specs.REPO_ROOT / "components"))
 from vertex_loadtest._images import DEFAULT_REGISTRY, IMAGES, REGISTRY_ENV
+from vertex_loadtest._version import __version__
+
+PROJECT = "vertex-loadtest"
+_HREF = re.compile(r"""href=["']([^"'#]+)""", re.IGNORECASE)
 
 _REPO_DIGEST = re.compile(r"^(?P<repository>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 
@@ -87,6 +112,90 @@ def verify_specs(root: Path, expected_registry: str) -> list[str]:
     return checked
 
 
+def distribution_version(filename: str) -> tuple[str, str] | None:
+    """Returns (normalized project, version) of a wheel or sdist file name, or None for other files."""
+    try:
+        if filename.endswith(".whl"):
+            name, version, *_ = parse_wheel_filename(filename)
+        elif filename.endswith(".tar.gz"):
+            name, version = parse_sdist_filename(filename)
+        else:
+            return None
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+    return name, str(version)
+
+
+def check_dist(directory: Path, version: str = __version__) -> list[Path]:
+    """Returns the sdist and the wheel in ``directory``; raises ReleaseError unless there is exactly
+    one of each, both of ``version``."""
+    files = sorted(path for path in directory.iterdir() if path.is_file())
+    found = {path: distribution_version(path.name) for path in files}
+    problems = [
+        f"{path.name} is not a {PROJECT} {version} sdist or wheel"
+        for path, parsed in found.items()
+        if parsed != (PROJECT, version)
+    ]
+    for kind, suffix in (("sdist", ".tar.gz"), ("wheel", ".whl")):
+        count = sum(path.name.endswith(suffix) for path in files)
+        if count != 1:
+            problems.append(
+                f"{directory} holds {count} {kind}s, not one: build them once into an empty directory"
+            )
+    if problems:
+        raise ReleaseError("; ".join(problems))
+    return files
+
+
+def _basic_auth(url: str) -> str | None:
+    """Returns an Authorization header value from the installed keyring backends, if one knows ``url``."""
+    try:
+        import keyring
+    except ImportError:
+        return None
+    credential = keyring.get_credential(url, None)
+    if credential is None:
+        return None
+    pair = f"{credential.username}:{credential.password}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+def published_versions(index_url: str, project: str = PROJECT) -> set[str]:
+    """Returns every version of ``project`` with a file in the simple index under ``index_url``."""
+    url = f"{index_url.rstrip('/')}/simple/{canonicalize_name(project)}/"
+    request = urllib.request.Request(url, headers={"Accept": "text/html"})
+    authorization = _basic_auth(url)
+    if authorization:
+        request.add_header("Authorization", authorization)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            page = response.read().decode("utf-8", errors="replace")
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return set()
+        raise ReleaseError(
+            f"{url} answered HTTP {error.code}: cannot tell whether {project} is already published "
+            "(does the build's service account have roles/artifactregistry.writer on the repository?)"
+        ) from error
+    except urllib.error.URLError as error:
+        raise ReleaseError(f"{url} is unreachable ({error.reason}): check the repository URL") from error
+    versions = set()
+    for href in _HREF.findall(page):
+        parsed = distribution_version(href.rsplit("/", 1)[-1])
+        if parsed and parsed[0] == canonicalize_name(project):
+            versions.add(parsed[1])
+    return versions
+
+
+def check_unpublished(index_url: str, version: str = __version__) -> None:
+    """Raises ReleaseError if ``version`` of the package is already in the repository at ``index_url``."""
+    if version in published_versions(index_url):
+        raise ReleaseError(
+            f"{PROJECT} {version} is already published to {index_url}: a published version is never "
+            "replaced; release a new version (bump _version.py and _VERSION in cloudbuild.yaml)"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.release", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -95,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     digests.add_argument("output", type=Path)
     verify = sub.add_parser("verify", help="check every compiled spec under ROOT pins our images by digest")
     verify.add_argument("root", type=Path)
+    dist = sub.add_parser("dist", help="check DIR holds one sdist and one wheel of this version")
+    dist.add_argument("directory", type=Path)
+    unpublished = sub.add_parser("unpublished", help="fail if this version is already in INDEX_URL")
+    unpublished.add_argument("index_url")
     args = parser.parse_args(argv)
     try:
         if args.command == "digests":
@@ -102,9 +215,14 @@ def main(argv: list[str] | None = None) -> int:
             args.output.parent.mkdir(parents=True, exist_ok=True)
             args.output.write_text(json.dumps(found, indent=2, sort_keys=True) + "\n", encoding="utf-8")
             print(f"{args.output}: {json.dumps(found)}")
-        else:
+        elif args.command == "verify":
             for line in verify_specs(args.root, registry()):
                 print(line)
+        elif args.command == "dist":
+            print("\n".join(str(path) for path in check_dist(args.directory)))
+        else:
+            check_unpublished(args.index_url)
+            print(f"{PROJECT} {__version__} is not in {args.index_url} yet")
     except ReleaseError as error:
         print(f"release {args.command}: error: {error}", file=sys.stderr)
         return 1

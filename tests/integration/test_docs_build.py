@@ -73,9 +73,9 @@ def test_site_builds_strict_with_one_generated_page_per_component(site):
 
 @pytest.mark.slow
 def test_site_has_the_operations_pages_and_the_error_catalogue(site):
-    for page in ("quickstart", "rehearsal", "locustfiles", "slo-expressions", "reference-pipeline",
-                 "operations/iam", "operations/cost", "operations/troubleshooting", "operations/images",
-                 "operations/releasing", "changelog"):  # fmt: skip
+    for page in ("quickstart", "installing", "rehearsal", "locustfiles", "slo-expressions",
+                 "reference-pipeline", "operations/iam", "operations/cost", "operations/troubleshooting",
+                 "operations/images", "operations/releasing", "changelog"):  # fmt: skip
         assert (site / page / "index.html").exists(), page
     troubleshooting = _text(site / "operations/troubleshooting/index.html")
     for module, name, _bases, _doc in gen_component_docs.error_classes():

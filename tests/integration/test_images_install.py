@@ -1,14 +1,16 @@
 """Each image's exact install, reproduced in a fresh virtual environment (no Docker engine here).
 
-One wheel is built as the Dockerfiles' build stage builds it (hash-pinned setuptools, no isolation);
-then, per image, its lock file is installed with ``--require-hashes`` and the wheel with the image's
-extra and no index, as the Dockerfile does. From that environment the CLI runs, every spec that names
-the image has its component source loaded and its runtime imports executed (what KFP runs in the
-container), the forbidden distributions are absent and site-packages fits the image's budget.
+The wheel is the one the release builds once and publishes (the session's ``dist_dir``: hash-pinned
+build tools, no isolation); then, per image, its lock file is installed with ``--require-hashes`` and
+the wheel with the image's extra and no index, as the Dockerfile does. From that environment the CLI
+runs, every spec that names the image has its component source loaded and its runtime imports executed
+(what KFP runs in the container), the forbidden distributions are absent and site-packages fits the
+image's budget.
 """
 
 import json
 import os
+import shutil
 import subprocess
 import textwrap
 
@@ -22,8 +24,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
-def wheel_dir(tmp_path_factory):
-    return images.build_wheel(tmp_path_factory.mktemp("wheel"))
+def wheel_dir(dist_dir, tmp_path_factory):
+    """Only the wheel, as the Dockerfiles copy it (``COPY dist/*.whl /tmp/dist/``)."""
+    wheels = tmp_path_factory.mktemp("wheel")
+    for wheel in dist_dir.glob("*.whl"):
+        shutil.copy2(wheel, wheels)
+    return wheels
 
 
 @pytest.fixture(scope="module", params=IMAGES)

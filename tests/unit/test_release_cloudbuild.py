@@ -9,6 +9,7 @@ import pytest
 import yaml
 from google.cloud.devtools import cloudbuild_v1
 from google.protobuf import json_format
+from packaging.requirements import Requirement
 from scripts import images, specs
 
 from vertex_loadtest._images import DEFAULT_REGISTRY, IMAGES
@@ -19,6 +20,8 @@ CONFIG = yaml.safe_load(CLOUDBUILD.read_text(encoding="utf-8"))
 STEPS = {step["id"]: step for step in CONFIG["steps"]}
 SUBS = CONFIG["substitutions"]
 REGISTRY = "${_IMAGE_LOCATION}-docker.pkg.dev/${PROJECT_ID}/${_IMAGE_REPO}"
+PYTHON_INDEX = "https://${_PYTHON_LOCATION}-python.pkg.dev/${PROJECT_ID}/${_PYTHON_REPO}/"
+PYPROJECT = tomllib.loads((images.REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 BUILTIN = {
     "PROJECT_ID", "PROJECT_NUMBER", "BUILD_ID", "LOCATION", "COMMIT_SHA", "SHORT_SHA", "REVISION_ID",
     "REPO_NAME", "REPO_FULL_NAME", "BRANCH_NAME", "TAG_NAME", "REF_NAME", "TRIGGER_NAME",
@@ -64,11 +67,48 @@ def test_every_substitution_used_is_defined_and_every_defined_one_used():
     assert {"SHORT_SHA", "PROJECT_ID", "_VERSION"} <= used
 
 
-def test_default_substitutions_name_the_published_registry():
-    registry = REGISTRY.replace("${PROJECT_ID}", DEFAULT_REGISTRY.split("/")[1])
+def _with_defaults(text):
+    text = text.replace("${PROJECT_ID}", DEFAULT_REGISTRY.split("/")[1])
     for key, value in SUBS.items():
-        registry = registry.replace("${" + key + "}", value)
-    assert registry == DEFAULT_REGISTRY
+        text = text.replace("${" + key + "}", value)
+    return text
+
+
+def test_default_substitutions_name_the_published_registry_and_package_index():
+    assert _with_defaults(REGISTRY) == DEFAULT_REGISTRY
+    assert _with_defaults(PYTHON_INDEX) == PYPROJECT["project"]["urls"]["Package index"]
+
+
+def _script(step_id):
+    return " ".join(STEPS[step_id]["args"][-1].replace("\\\n", " ").split())
+
+
+def test_the_package_is_built_once_checked_and_refused_if_published_before_any_image_builds():
+    package = STEPS["package"]
+    assert package["waitFor"] == ["test"]
+    script = _script("package")
+    lock = str(images.BUILD_LOCK.relative_to(images.REPO_ROOT))
+    # the hash-pinned build tools only, then one build of both files (what images.build_dist runs)
+    assert f"/workspace/build-venv/bin/{' '.join(images.LOCK_INSTALL)} {lock}" in script
+    assert f"/workspace/build-venv/bin/{' '.join(images.DIST_BUILD)} {images.DIST_DIR} ." in script
+    assert f"scripts.release dist {images.DIST_DIR}" in script
+    assert f"twine check --strict {images.DIST_DIR}/*" in script
+    assert f"scripts.release unpublished {PYTHON_INDEX}" in script
+    assert script.index("twine check") < script.index("scripts.release unpublished")
+
+
+def test_the_package_is_uploaded_after_the_pinned_specs_compile_to_the_same_repository():
+    assert STEPS["publish-package"]["waitFor"] == ["compile"]
+    script = _script("publish-package")
+    assert f"twine upload --non-interactive --repository-url {PYTHON_INDEX} {images.DIST_DIR}/*" in script
+    assert "--skip-existing" not in script, "a published version is refused, never silently skipped"
+
+
+def test_the_release_venv_has_the_package_tools_and_the_artifact_registry_keyring_backend():
+    # /workspace/.venv is `make test`'s environment: the dev extra
+    dev = {Requirement(text).name for text in PYPROJECT["project"]["optional-dependencies"]["dev"]}
+    assert {"build", "twine", "keyrings.google-artifactregistry-auth"} <= dev
+    assert "/workspace/.venv/bin/twine" in _script("package") + _script("publish-package")
 
 
 def test_every_image_is_built_in_parallel_from_its_dockerfile_with_version_and_commit_tags():
@@ -84,7 +124,7 @@ def test_every_image_is_built_in_parallel_from_its_dockerfile_with_version_and_c
             [f"{REGISTRY}/{image}:${{_VERSION}}", f"{REGISTRY}/{image}:${{SHORT_SHA}}"]
         )
         assert step["args"][-1] == ".", "the build context is the repository root"
-        assert step["waitFor"] == ["test"], "images build in parallel, after the tests"
+        assert step["waitFor"] == ["package"], "images build in parallel, from the one wheel"
         built[image] = step_id
     assert set(built) == set(IMAGES)
 

@@ -1,14 +1,21 @@
-"""scripts.release: the digests JSON a release compiles with, and the check that specs are pinned."""
+"""scripts.release: the digests JSON a release compiles with, the check that specs are pinned, the check
+of the sdist and the wheel, and the refusal of a version the Python repository already has."""
 
+import base64
 import json
 import os
 import subprocess
 import sys
 
+import keyring
+import keyring.backend
+import keyring.credentials
 import pytest
 from scripts import images, release, specs
 
+from tests.loopback_http import loopback_server
 from vertex_loadtest._images import DIGESTS_ENV, IMAGES, REGISTRY_ENV
+from vertex_loadtest._version import __version__
 
 REGISTRY = "europe-west4-docker.pkg.dev/acme/mirror"
 
@@ -82,3 +89,103 @@ def test_verify_rejects_specs_compiled_with_tags(tmp_path):
 def test_verify_rejects_a_listed_spec_that_was_not_compiled(tmp_path):
     with pytest.raises(release.ReleaseError, match="was not compiled"):
         release.verify_specs(tmp_path / "empty", REGISTRY)
+
+
+def _touch(directory, *names):
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (directory / name).write_bytes(b"")
+    return directory
+
+
+def test_dist_check_accepts_one_sdist_and_one_wheel_of_this_version(tmp_path):
+    _touch(
+        tmp_path, f"vertex_loadtest-{__version__}-py3-none-any.whl", f"vertex_loadtest-{__version__}.tar.gz"
+    )
+    assert len(release.check_dist(tmp_path)) == 2
+
+
+def test_dist_check_names_a_stale_wheel_a_missing_sdist_and_a_foreign_file(tmp_path):
+    _touch(
+        tmp_path,
+        f"vertex_loadtest-{__version__}-py3-none-any.whl",
+        "vertex_loadtest-0.0.1-py3-none-any.whl",
+        "other_package-1.0-py3-none-any.whl",
+    )
+    with pytest.raises(release.ReleaseError) as raised:
+        release.check_dist(tmp_path)
+    message = str(raised.value)
+    assert f"vertex_loadtest-0.0.1-py3-none-any.whl is not a vertex-loadtest {__version__}" in message
+    assert "other_package-1.0-py3-none-any.whl is not" in message
+    assert "holds 3 wheels, not one" in message and "holds 0 sdists, not one" in message
+
+
+def _simple_page(*filenames):
+    links = "".join(f'<a href="../../packages/{name}#sha256=00">{name}</a>\n' for name in filenames)
+    return f"<!DOCTYPE html><html><body>{links}</body></html>".encode()
+
+
+def test_published_versions_reads_the_simple_index_of_this_project_only():
+    seen = []
+
+    def index(request, _body):
+        seen.append(request.path)
+        return 200, _simple_page(
+            "vertex_loadtest-0.1.0-py3-none-any.whl",
+            "vertex-loadtest-0.1.0.tar.gz",
+            "vertex_loadtest-0.2.0rc1.tar.gz",
+            "other-9.9.9.tar.gz",
+            "vertex_loadtest-0.3.0.zip",
+        )
+
+    with loopback_server(index, content_type="text/html") as url:
+        assert release.published_versions(url + "/") == {"0.1.0", "0.2.0rc1"}
+        with pytest.raises(release.ReleaseError, match=r"0\.1\.0 is already published"):
+            release.check_unpublished(url, version="0.1.0")
+        release.check_unpublished(url, version="0.2.0")
+    assert seen[0] == "/simple/vertex-loadtest/"
+
+
+def test_an_unknown_project_is_unpublished_but_a_refusal_fails_the_release():
+    with loopback_server(lambda _request, _body: (404, b"not found")) as url:
+        assert release.published_versions(url) == set()
+    denied = pytest.raises(release.ReleaseError, match=r"HTTP 403: cannot tell .*artifactregistry")
+    with loopback_server(lambda _request, _body: (403, b"denied")) as url, denied:
+        release.check_unpublished(url)
+
+
+class _TokenKeyring(keyring.backend.KeyringBackend):
+    """What the Artifact Registry backend answers for a *.pkg.dev URL: an access token as password."""
+
+    priority = 1
+
+    def get_credential(self, service, username):
+        return keyring.credentials.SimpleCredential("oauth2accesstoken", "secret-token")
+
+    def get_password(self, service, username):
+        return "secret-token"
+
+    def set_password(self, service, username, password):
+        raise NotImplementedError
+
+    def delete_password(self, service, username):
+        raise NotImplementedError
+
+
+def test_the_index_is_read_with_the_keyring_backends_credential_and_the_token_stays_out_of_errors():
+    headers = []
+
+    def index(request, _body):
+        headers.append(request.headers.get("Authorization"))
+        return 401, b"token expired"
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(_TokenKeyring())
+    try:
+        with loopback_server(index) as url, pytest.raises(release.ReleaseError) as raised:
+            release.check_unpublished(url)
+    finally:
+        keyring.set_keyring(previous)
+    expected = "Basic " + base64.b64encode(b"oauth2accesstoken:secret-token").decode()
+    assert headers == [expected]
+    assert "secret-token" not in str(raised.value) and "HTTP 401" in str(raised.value)
