@@ -12,9 +12,9 @@ Schema version 1 (``docs/stats-schema.md`` shows an example)::
     load             {users, spawn_rate, processes, target_rps (or null), achieved_rps,
                       rps_shortfall (bool)}
     generator        {cpu_peak_percent, saturated (bool),
-                      loop_lag_ms {p50, p99, max}}       how late the generator's event loop woke (ms),
-                                                        over every process that runs users; null
-                                                        values without samples
+                      loop_lag_ms {p50, p99, max}}      delay the generator's own work added to
+                                                       events due on its loop (ms), over every
+                                                       process that runs users; null: no samples
     totals           ENTRY over every request
     requests         {"METHOD name": ENTRY}            e.g. "POST :predict"
     error_messages   [{request, error, occurrences}]   the 20 most frequent failure messages

@@ -149,6 +149,9 @@ def metrics(stats: dict[str, Any]) -> dict[str, float]:
         "generator_cpu_peak_percent": stats["generator"]["cpu_peak_percent"],
         "complete": float(stats["run"]["complete"]),
     }
+    lag_p99 = (stats["generator"].get("loop_lag_ms") or {}).get("p99")
+    if lag_p99 is not None:
+        values["generator_loop_lag_p99_ms"] = lag_p99
     for key in ("mean", "p50", "p90", "p95", "p99", "p99.9", "max"):
         if latency[key] is not None:
             values[f"latency_{key.replace('.', '_')}_ms"] = latency[key]
