@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.bench_load_test import Nginx
-from vertex_loadtest.locust_load_test.cluster import start_loopback_cluster
+from vertex_loadtest.rehearsal.loopback_cluster import start_loopback_cluster
 from vertex_loadtest.rehearsal.ports import free_port
 from vertex_loadtest.stats import load_stats
 

@@ -164,7 +164,7 @@ class TruthServer:
         """Stops the server and returns the time it spent on each request, in ms, in serving order."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            self.process.wait(30)
+        self.process.communicate(timeout=30)  # waits, and closes the stdout pipe
         if not self.samples_path.exists():
             return []
         return [float(line) for line in self.samples_path.read_text(encoding="utf-8").split()]

@@ -5,7 +5,7 @@ specs at every build, so the site cannot drift from them.
   spec in ``vertex_loadtest.compile.SPECS`` (in that order).
 * ``on_files``: a component without a hand-written ``docs/components/<component>.md`` gets a generated
   page; ``slo-expressions.md`` and ``stats-schema.md``, until someone writes them, are generated from
-  the docstrings of ``latency_gate/thresholds.py`` and ``stats.py`` (read, never imported).
+  the docstrings of ``slo.py`` and ``stats.py`` (read, never imported).
 * ``on_files``: ``RELEASING.md`` and ``CHANGELOG.md`` (repository root) become
   ``operations/releasing.md`` and ``changelog.md``.
 * ``on_page_markdown``: ``<!-- spec: PATH -->`` lines become the spec's inputs/outputs/image tables and
@@ -29,7 +29,7 @@ COMPONENTS_SENTINEL = "generated:components"
 
 #: Pages another part of the project owns; generated from a module docstring until written.
 DOCSTRING_PAGES = {
-    "slo-expressions.md": ("SLO expressions", "latency_gate/thresholds.py"),
+    "slo-expressions.md": ("SLO expressions", "slo.py"),
     "stats-schema.md": ("stats.json schema", "stats.py"),
 }
 

@@ -171,6 +171,7 @@ def published_versions(index_url: str, project: str = PROJECT) -> set[str]:
         with urllib.request.urlopen(request, timeout=60) as response:
             page = response.read().decode("utf-8", errors="replace")
     except urllib.error.HTTPError as error:
+        error.close()  # the error holds the response's socket
         if error.code == 404:
             return set()
         raise ReleaseError(

@@ -9,7 +9,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from vertex_loadtest.stats import ERROR_KINDS, LATENCY_KEYS, SCHEMA_VERSION, write_stats
+from vertex_loadtest.stats import LATENCY_KEYS, SCHEMA_VERSION, ErrorKind, write_stats
 
 PREDICT = "POST :predict"
 HEALTH = "GET /health"
@@ -46,7 +46,7 @@ def entry(
     successes = requests - failures
     if latency_ms is None:
         latency_ms = latency() if successes else latency(p50=None)
-    error_counts = dict.fromkeys(ERROR_KINDS, 0)
+    error_counts = dict.fromkeys(map(str, ErrorKind), 0)
     if failures:
         error_counts["server"] = failures
     error_counts.update(errors or {})

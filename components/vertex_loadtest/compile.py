@@ -1,8 +1,11 @@
-"""``make compile`` / ``vertex-loadtest compile``: write every generated spec (DESIGN rule 5).
+"""``make compile`` / ``vertex-loadtest compile``: write every generated spec (specs are generated,
+never edited: ``docs/architecture.md``).
 
 Each spec is written next to the Python that defines it; a test fails when a checked-in spec differs
 from a fresh compile.
 """
+
+from __future__ import annotations
 
 import argparse
 import importlib
@@ -40,7 +43,7 @@ def compile_all(output_root: Path = PACKAGE_DIR) -> list[Path]:
     return written
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("compile", help="write every component.yaml and the pipeline template")
     parser.add_argument(
         "--output-root",

@@ -31,7 +31,10 @@ def bucket(value_ms: float) -> float:
     index = math.floor(math.log(value_ms) * _INVERSE_LOG_RATIO)
     bound = _BOUNDS.get(index)
     if bound is None:
-        bound = _BOUNDS[index] = float(f"{RATIO**index:.6g}")
+        exact = RATIO**index
+        # Six significant digits keep the JSON readable; rounding must never lift a bound above the
+        # samples it holds.
+        bound = _BOUNDS[index] = min(float(f"{exact:.6g}"), exact)
     return bound
 
 

@@ -7,7 +7,7 @@ Schema version 1 (``docs/stats-schema.md`` shows an example)::
     versions         {vertex_loadtest, locust}
     target           {host, path, endpoint}            endpoint: resource name or null
     run              {started_at, ended_at (ISO 8601 UTC), duration_s, run_time_s,
-                      complete (bool), stop_reason,     stop_reason: see STOP_REASONS
+                      complete (bool), stop_reason,     stop_reason: a StopReason
                       lost_workers}                     Locust workers that vanished mid-test
     load             {users, spawn_rate, processes, target_rps (or null), achieved_rps,
                       rps_shortfall (bool)}
@@ -23,13 +23,14 @@ Schema version 1 (``docs/stats-schema.md`` shows an example)::
                       latency_ms          successful requests only: what SLOs judge,
                       failure_latency_ms  failed requests only (fast 429/503s must not pull p95 down),
                       all_latency_ms      every request: the numbers Locust's HTML report shows,
-                      errors              {kind: count} for kind in ERROR_KINDS}
+                      errors              {kind: count} for every ErrorKind}
     *latency_ms      {min, mean, p50, p90, p95, p99, p99.9, max} in ms; all null without samples
 
 Percentiles are nearest rank on a 0.2%-resolution histogram (``vertex_loadtest.histogram``).
 """
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +40,33 @@ SCHEMA_VERSION = 1
 STATS_FILE = "stats.json"
 LATENCY_KEYS = ("min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")
 LATENCY_FIELDS = ("latency_ms", "failure_latency_ms", "all_latency_ms")
-ERROR_KINDS = ("auth", "throttled", "server", "client", "timeout", "connection", "malformed", "other")
-STOP_REASONS = ("run-time", "interrupted", "deadline", "worker-lost", "aborted-on-breach")
 #: A generator whose event loop woke later than this at p99 (ms) delayed the responses it timed:
 #: the gate marks the run inconclusive, as it does a saturated CPU.
 LOOP_LAG_P99_LIMIT_MS = 5.0
 SECTIONS = ("versions", "target", "run", "load", "generator", "totals", "requests")
+
+
+class ErrorKind(StrEnum):
+    """Why a request failed: the keys of an entry's ``errors`` (in this order)."""
+
+    AUTH = "auth"  # 401, 403
+    THROTTLED = "throttled"  # 429
+    SERVER = "server"  # 5xx
+    CLIENT = "client"  # other 4xx
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    MALFORMED = "malformed"  # a 2xx answer that is not a prediction response
+    OTHER = "other"
+
+
+class StopReason(StrEnum):
+    """Why a run ended: ``run.stop_reason``. Only ``run-time`` is a complete run."""
+
+    RUN_TIME = "run-time"  # the planned run time elapsed
+    INTERRUPTED = "interrupted"  # SIGTERM/SIGINT (a cancelled KFP task)
+    DEADLINE = "deadline"  # the runtime's hard deadline passed
+    WORKER_LOST = "worker-lost"  # a Locust worker vanished mid-test
+    ABORTED_ON_BREACH = "aborted-on-breach"  # an abort_on_breach SLO stayed breached
 
 
 def load_stats(path: str | Path) -> dict[str, Any]:

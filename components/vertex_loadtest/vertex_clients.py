@@ -43,7 +43,7 @@ def client_kwargs(api_endpoint: str) -> dict[str, Any]:
     if is_loopback(api_endpoint):
         from google.auth.credentials import AnonymousCredentials
 
-        kwargs["credentials"] = AnonymousCredentials()
+        kwargs["credentials"] = AnonymousCredentials()  # type: ignore[no-untyped-call]  # google-auth
     if api_endpoint.startswith("http://"):
         kwargs["transport"] = "rest"
     return kwargs

@@ -354,4 +354,4 @@ def test_cli_serves_and_takes_faults_over_http(tmp_path: object) -> None:
         assert list(endpoints.list_endpoints(request={"parent": PARENT})) == []
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.communicate(timeout=10)

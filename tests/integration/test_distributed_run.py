@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from tests.conftest import free_port
-from vertex_loadtest.locust_load_test.cluster import start_loopback_cluster
+from vertex_loadtest.rehearsal.loopback_cluster import start_loopback_cluster
 from vertex_loadtest.rehearsal.prediction_server import Behaviour, PredictionServer
 from vertex_loadtest.stats import load_stats
 
@@ -85,7 +85,7 @@ def test_a_worker_killed_mid_test_marks_the_run_incomplete(tmp_path):
             process.kill()
         master_output = master.communicate(timeout=90)[0]
         workers[0].communicate(timeout=30)
-        workers[1].wait(10)
+        workers[1].communicate(timeout=10)
     assert master.returncode == 1, master_output[-2000:]
     stats = load_stats(tmp_path / "replica0")
     assert stats["run"]["complete"] is False and stats["run"]["stop_reason"] == "worker-lost"
@@ -94,11 +94,9 @@ def test_a_worker_killed_mid_test_marks_the_run_incomplete(tmp_path):
 
 
 def test_a_master_whose_workers_never_come_names_them(tmp_path, prediction_server, monkeypatch):
-    from vertex_loadtest.locust_load_test import runner
     from vertex_loadtest.locust_load_test.cluster import Role
     from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
 
-    monkeypatch.setattr(runner, "EXPECT_WORKERS_MAX_WAIT_S", 2)
     role = Role(
         "master", "127.0.0.1", free_port(), ("workerpool1-0:2222", "workerpool1-1:2222"), "workerpool0[0]"
     )
@@ -106,5 +104,9 @@ def test_a_master_whose_workers_never_come_names_them(tmp_path, prediction_serve
     with pytest.raises(
         RuntimeError, match=r"gave up waiting for its workers .*workerpool1-0:2222, workerpool1-1"
     ):
-        run_load_test(LoadTest(host=prediction_server.url, run_time="5s", processes=1), tmp_path, role=role)
+        run_load_test(
+            LoadTest(host=prediction_server.url, run_time="5s", processes=1, expect_workers_max_wait_s=2),
+            tmp_path,
+            role=role,
+        )
     assert time.monotonic() - started < 20

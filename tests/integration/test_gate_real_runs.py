@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from vertex_loadtest.cli import main
-from vertex_loadtest.latency_gate.thresholds import format_value
 from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
 from vertex_loadtest.rehearsal.prediction_server import Behaviour, PredictionServer
+from vertex_loadtest.slo import format_value
 from vertex_loadtest.stats import load_stats
 
 pytestmark = pytest.mark.slow

@@ -85,7 +85,7 @@ def test_tokens_refresh_before_expiry_and_never_leak(tmp_path, monkeypatch, capf
 
 
 def test_sigterm_writes_reports_marked_incomplete_and_exits_nonzero(tmp_path, prediction_server):
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -105,15 +105,15 @@ def test_sigterm_writes_reports_marked_incomplete_and_exits_nonzero(tmp_path, pr
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:  # wait until load is flowing
-        if "progress:" in line and "requests=0 " not in line:
-            break
-    process.send_signal(signal.SIGTERM)
-    signalled = time.monotonic()
-    process.stdout.read()
-    returncode = process.wait(timeout=15)
+    ) as process:  # the context closes the pipe
+        assert process.stdout is not None
+        for line in process.stdout:  # wait until load is flowing
+            if "progress:" in line and "requests=0 " not in line:
+                break
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        process.stdout.read()
+        returncode = process.wait(timeout=15)
     assert time.monotonic() - signalled < 10
     assert returncode != 0
     stats = load_stats(tmp_path)

@@ -11,7 +11,7 @@ import pytest
 from vertex_loadtest.errors import BadInput
 from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
 from vertex_loadtest.rehearsal.prediction_server import Behaviour, PredictionServer
-from vertex_loadtest.stats import ERROR_KINDS, LATENCY_KEYS, load_stats
+from vertex_loadtest.stats import LATENCY_KEYS, ErrorKind, load_stats
 
 pytestmark = pytest.mark.slow
 DATA = Path(__file__).parent.parent / "data"
@@ -77,7 +77,7 @@ def test_failures_are_counted_by_kind_and_kept_out_of_success_latency(tmp_path):
     assert totals["failures"] == served["error"] + served["malformed"]
     assert totals["successes"] == served["ok"]
     assert totals["failure_rate"] == pytest.approx(totals["failures"] / totals["requests"], abs=1e-6)
-    assert set(totals["errors"]) == set(ERROR_KINDS)
+    assert set(totals["errors"]) == set(ErrorKind)
     assert set(totals["latency_ms"]) == set(LATENCY_KEYS)
     assert totals["failure_latency_ms"]["p50"] is not None
 

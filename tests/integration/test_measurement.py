@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from benchmarks.truth_server import TruthServer, nearest_rank
 
-from vertex_loadtest.latency_gate.gate import INCONCLUSIVE, judge
+from vertex_loadtest.latency_gate.verdict import GateStatus, judge
 from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
 from vertex_loadtest.stats import LOOP_LAG_P99_LIMIT_MS, load_stats
 
@@ -39,7 +39,7 @@ def test_percentiles_track_the_servers_own_clock_and_loop_lag_is_reported(tmp_pa
     assert set(lag) == {"p50", "p99", "max"}
     assert 0 <= lag["p50"] <= lag["p99"] <= lag["max"]
     assert lag["p50"] < 1.0  # 12 users of the built-in user leave the loop free nearly all the time
-    assert judge(stats, ["p95 < 1s"]).status == "passed"
+    assert judge(stats, ["p95 < 1s"]).status == GateStatus.PASSED
 
 
 IDLE_CHECK = """
@@ -101,5 +101,5 @@ def test_a_locustfile_that_blocks_the_loop_makes_the_verdict_inconclusive(tmp_pa
     stats = load_stats(outcome.stats_file)
     assert stats["generator"]["loop_lag_ms"]["p99"] > LOOP_LAG_P99_LIMIT_MS
     verdict = judge(stats, ["error_rate < 1%"], min_requests=0)
-    assert verdict.status == INCONCLUSIVE
+    assert verdict.status == GateStatus.INCONCLUSIVE
     assert any("event loop woke" in reason for reason in verdict.inconclusive)

@@ -138,10 +138,10 @@ def local_index(tmp_path_factory):
     finally:
         server.terminate()
         try:
-            server.wait(timeout=10)
+            server.communicate(timeout=10)  # also closes the stderr pipe
         except subprocess.TimeoutExpired:
             server.kill()
-            server.wait()
+            server.communicate()
 
 
 @pytest.fixture(scope="module")

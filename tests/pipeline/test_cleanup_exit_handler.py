@@ -128,7 +128,7 @@ def test_keep_on_success_keeps_the_endpoint(vertex_emulator: VertexEmulator, tmp
 def test_exit_task_fails_the_run_naming_what_remains(vertex_emulator: VertexEmulator, tmp_path: Path) -> None:
     """The body succeeds but the endpoint cannot be deleted: the exit task, and so the run, fails."""
     vertex_emulator.fail_operations("deleteEndpoint", 99, status="PERMISSION_DENIED", message="not allowed")
-    with pytest.raises(RuntimeError, match="endpointcleanupop"):
+    with pytest.raises(RuntimeError, match="endpoint-cleanup"):
         run_pipeline(vertex_emulator, tmp_path, fail=False, raise_on_error=True, deadline_seconds=20)
     report = json.loads(sorted(tmp_path.rglob("report.json"))[-1].read_text())
     [leftover] = report["remaining"]

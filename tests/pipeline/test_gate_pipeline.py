@@ -10,7 +10,7 @@ from tests import gate_stats
 from tests.gate_stats import entry, latency, stats
 from vertex_loadtest import LatencyGateOp, LocustLoadTestOp
 from vertex_loadtest.errors import BadInput
-from vertex_loadtest.latency_gate.gate import DEFAULT_MIN_REQUESTS
+from vertex_loadtest.latency_gate.verdict import DEFAULT_MIN_REQUESTS
 
 
 @dsl.component(base_image="python:3.11", install_kfp_package=False)
@@ -73,7 +73,7 @@ def run_pipeline(stats_uri: str, workdir: Path, **arguments):
 
 
 def verdicts(root: Path) -> list[str]:
-    return [path.read_text() for path in sorted(root.glob("**/latencygateop/verdict"))]
+    return [path.read_text() for path in sorted(root.glob("**/latency-gate/verdict"))]
 
 
 # --- definition time: bad constants fail at LatencyGateOp(...), before compile or submit -----------
@@ -130,7 +130,7 @@ def test_runtime_values_pass_through_and_compile(tmp_path):
 
     package = tmp_path / "pipeline.yaml"
     compiler.Compiler().compile(parameterized, str(package))
-    assert "latencygateop-2" in package.read_text()
+    assert "latency-gate-2" in package.read_text()
 
 
 def test_the_component_default_matches_the_runtime_default():
@@ -169,7 +169,7 @@ def test_breach_without_fail_on_breach_returns_the_verdict_for_dsl_if(local_runn
 def test_breach_with_fail_on_breach_fails_the_pipeline_and_the_exit_task_still_runs(
     local_runner, stats_uri, tmp_path
 ):
-    with pytest.raises(RuntimeError, match="latencygateop"):
+    with pytest.raises(RuntimeError, match="latency-gate"):
         run_pipeline(stats_uri, tmp_path, slos=["p95 < 150ms"], fail_on_breach=True)
     assert (tmp_path / "cleanup").read_text() == "cleaned up\n"
     assert not (tmp_path / "decision").exists()
@@ -195,7 +195,7 @@ def test_a_gate_task_alone_with_baseline_and_metrics(local_runner, tmp_path):
         return gate.outputs["passed"]
 
     assert regression(current_uri=str(current), baseline_uri=str(baseline)).output is True
-    (output,) = local_runner.glob("**/latencygateop/executor_output.json")
+    (output,) = local_runner.glob("**/latency-gate/executor_output.json")
     metrics = json.loads(output.read_text())["artifacts"]["metrics"]["artifacts"][0]["metadata"]
     assert metrics["passed"] == 1.0
     assert (metrics["slo1_p95_observed"], metrics["slo1_p95_threshold"], metrics["slo1_p95_margin"]) == (
@@ -208,7 +208,7 @@ def test_a_gate_task_alone_with_baseline_and_metrics(local_runner, tmp_path):
 
 @pytest.mark.slow
 def test_runtime_bad_input_fails_the_task(local_runner, stats_uri, tmp_path):
-    with pytest.raises(RuntimeError, match="latencygateop"):
+    with pytest.raises(RuntimeError, match="latency-gate"):
         run_pipeline(stats_uri, tmp_path, slos=['"POST :nope": p95 < 1s'], fail_on_breach=False)
     assert (tmp_path / "cleanup").exists()
 
@@ -234,7 +234,7 @@ def test_load_test_then_gate(local_runner, prediction_server, tmp_path, slos, fa
         "decision": str(tmp_path / "decision"),
     }
     if decision is None:
-        with pytest.raises(RuntimeError, match="latencygateop"):
+        with pytest.raises(RuntimeError, match="latency-gate"):
             load_test_then_gate(**arguments)
         assert not (tmp_path / "decision").exists()
     else:

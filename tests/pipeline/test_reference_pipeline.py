@@ -155,9 +155,9 @@ def test_rehearsal_passes_and_leaves_no_endpoint(tmp_path):
     assert code == 0, output[-3000:]
     assert "Latency gate: ✅ PASSED" in stdout
     assert endpoints_left(stdout) == 0
-    reports = list(tmp_path.glob("pipeline-root/*/locustloadtestop/report"))
+    reports = list(tmp_path.glob("pipeline-root/*/locust-load-test/report"))
     assert reports and "<html" in reports[0].read_text().lower()
-    assert list(tmp_path.glob("pipeline-root/*/latencygateop*/verdict"))
+    assert list(tmp_path.glob("pipeline-root/*/latency-gate*/verdict"))
 
 
 @pytest.mark.slow
@@ -166,7 +166,7 @@ def test_rehearsal_gate_fails_and_the_cleanup_still_runs(tmp_path):
     assert code == 1, output[-3000:]
     assert "Latency gate: ❌ FAILED" in stdout and "p95 < 1ms" in stdout
     assert endpoints_left(stdout) == 0
-    assert list(tmp_path.glob("pipeline-root/*/endpointcleanupop/report"))
+    assert list(tmp_path.glob("pipeline-root/*/endpoint-cleanup/report"))
 
 
 @pytest.mark.slow
@@ -175,7 +175,7 @@ def test_rehearsal_deploy_fails_and_the_cleanup_still_runs(tmp_path):
     assert code == 1, output[-3000:]
     assert "Injected by --fail-deploy" in output
     assert endpoints_left(stdout) == 0
-    assert not list(tmp_path.glob("pipeline-root/*/locustloadtestop/report")), "the load test must not run"
+    assert not list(tmp_path.glob("pipeline-root/*/locust-load-test/report")), "the load test must not run"
 
 
 @pytest.mark.slow

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from vertex_loadtest.errors import BadInput
-from vertex_loadtest.locust_load_test.cluster import SINGLE, loopback_cluster_specs, role_from_spec
+from vertex_loadtest.locust_load_test.cluster import SINGLE, role_from_spec
+from vertex_loadtest.rehearsal.loopback_cluster import loopback_cluster_specs
 
 CLUSTER = {"workerpool0": ["master-0:2222"], "workerpool1": ["worker-0:2222", "worker-1:2222"]}
 

@@ -9,18 +9,13 @@ import pytest
 
 from tests import gate_stats
 from tests.gate_stats import entry, latency, stats
-from vertex_loadtest.errors import BadInput
-from vertex_loadtest.latency_gate.gate import (
-    DEFAULT_MIN_REQUESTS,
-    FAILED,
-    INCONCLUSIVE,
-    MAX_MARKDOWN_BYTES,
-    PASSED,
-    GateFailed,
-    judge,
-    run_gate,
-)
+from vertex_loadtest.errors import BadInput, GateFailed
+from vertex_loadtest.latency_gate.gate import run_gate
+from vertex_loadtest.latency_gate.render import MAX_MARKDOWN_BYTES, markdown
+from vertex_loadtest.latency_gate.verdict import DEFAULT_MIN_REQUESTS, GateStatus, judge
 from vertex_loadtest.stats import LOOP_LAG_P99_LIMIT_MS
+
+PASSED, FAILED, INCONCLUSIVE = GateStatus.PASSED, GateStatus.FAILED, GateStatus.INCONCLUSIVE
 
 SLOS = ["p95 < 200ms", "error_rate < 1%", "rps >= 50"]
 
@@ -150,7 +145,7 @@ def test_baseline_regression_gate():
     verdict = judge(current, ["p95 < baseline * 1.10", "rps >= baseline * 0.9"], baseline)
     assert [e.passed for e in verdict.evaluations] == [False, True]
     assert verdict.evaluations[0].bound == 220.0
-    assert "baseline 200 ms" in verdict.to_markdown()
+    assert "baseline 200 ms" in markdown(verdict)
 
 
 def test_malformed_stats_sections_are_bad_input():
@@ -175,14 +170,14 @@ def test_metrics_are_all_finite_and_leave_out_missing_values():
 
 def test_markdown_reads_well_and_stays_small():
     verdict = judge(stats(entry(latency_ms=latency(p95=250.0))), [*SLOS, '"POST :predict": p99.9 <= 1s'])
-    text = verdict.to_markdown()
+    text = markdown(verdict)
     assert text.startswith("## Latency gate: ❌ FAILED")
     assert "| 1 | `p95 < 200ms` | 250 ms | < 200 ms | -50 ms (-25.0%) | ❌ fail |" in text
     assert '| 4 | `"POST :predict": p99.9 <= 1s` |' in text
     assert "successful requests only" in text
     many = judge(stats(), [f"p95 < {i}ms" for i in range(1, 2001)])
-    assert len(many.to_markdown().encode()) < MAX_MARKDOWN_BYTES
-    assert "more SLOs" in many.to_markdown()
+    assert len(markdown(many).encode()) < MAX_MARKDOWN_BYTES
+    assert "more SLOs" in markdown(many)
 
 
 def test_percentile_resolution_is_noted_for_small_samples():
@@ -220,7 +215,7 @@ def test_run_gate_checks_expressions_before_reading_files(tmp_path):
 
 def test_the_gate_runtime_imports_neither_kfp_nor_locust():
     probe = (
-        "import sys, vertex_loadtest.latency_gate.gate, vertex_loadtest.latency_gate.thresholds\n"
+        "import sys, vertex_loadtest.latency_gate.gate, vertex_loadtest.slo\n"
         "heavy = ('kfp', 'locust', 'gevent', 'google.cloud.aiplatform')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )

@@ -29,7 +29,7 @@ def test_public_api_is_exactly_the_three_ops_and_the_version():
     ]
     for name in vertex_loadtest.__all__:
         assert getattr(vertex_loadtest, name) is not None
-    assert vertex_loadtest.LocustLoadTestOp.name == "locustloadtestop"
+    assert vertex_loadtest.LocustLoadTestOp.name == "locust-load-test"
 
 
 def test_checked_in_specs_match_a_fresh_compile(tmp_path):

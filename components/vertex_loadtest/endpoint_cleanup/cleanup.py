@@ -61,7 +61,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vertex_loadtest.errors import BadInput
+from vertex_loadtest.errors import BadInput, CleanupIncomplete, DeadlineReached, OperationFailed
 from vertex_loadtest.labels import (
     RUN_LABEL_KEY,
     is_valid_label_key,
@@ -91,23 +91,6 @@ _PERMANENT_OPERATION_CODES = frozenset({3, 7, 16})  # INVALID_ARGUMENT, PERMISSI
 EXIT_OK = 0
 EXIT_REMAINING = 1
 EXIT_BAD_INPUT = 2
-
-
-class DeadlineReached(Exception):
-    """The overall cleanup deadline passed."""
-
-
-class OperationFailed(Exception):
-    """A long-running operation finished with ``error`` set."""
-
-    def __init__(self, name: str, code: int, message: str) -> None:
-        super().__init__(f"operation {name} failed with code {code}: {message}")
-        self.name = name
-        self.code = code
-
-
-class CleanupIncomplete(RuntimeError):
-    """Raised (for the KFP task) when something owned remains; the message says what and how to remove it."""
 
 
 # --------------------------------------------------------------------------------------- configuration

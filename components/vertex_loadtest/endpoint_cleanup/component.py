@@ -1,4 +1,6 @@
-"""``EndpointCleanupOp``: the KFP definition of the endpoint cleanup exit task (DESIGN rules 1 and 2).
+"""``EndpointCleanupOp``: the KFP definition of the endpoint cleanup exit task (definition vs. runtime:
+``docs/architecture.md``). The component function is ``endpoint_cleanup`` (the spec is named
+``endpoint-cleanup``, like the image), exported as ``EndpointCleanupOp``.
 
 Use it as the exit task of a ``dsl.ExitHandler`` around everything that creates endpoints::
 
@@ -29,7 +31,7 @@ from vertex_loadtest._images import ENDPOINT_CLEANUP, image_for
 
 
 @dsl.component(base_image=image_for(ENDPOINT_CLEANUP), install_kfp_package=False)
-def EndpointCleanupOp(
+def endpoint_cleanup(
     status: dsl.PipelineTaskFinalStatus,
     report: Output[Markdown],
     report_json: Output[Artifact],
@@ -114,6 +116,7 @@ class _EndpointCleanupComponent(PythonComponent):
         return super().__call__(*args, **kwargs)
 
 
-EndpointCleanupOp = _EndpointCleanupComponent(
-    component_spec=EndpointCleanupOp.component_spec, python_func=EndpointCleanupOp.python_func
+endpoint_cleanup = _EndpointCleanupComponent(
+    component_spec=endpoint_cleanup.component_spec, python_func=endpoint_cleanup.python_func
 )
+EndpointCleanupOp = endpoint_cleanup

@@ -1,1 +1,1 @@
-"""The latency gate: SLO expressions (``thresholds``), the runtime (``gate``), the KFP op (``component``)."""
+"""The latency gate: judging (``verdict``), Markdown (``render``), runtime (``gate``), KFP op."""

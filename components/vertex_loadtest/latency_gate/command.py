@@ -4,13 +4,15 @@ Exit codes: 0 the gate passed, 1 an SLO was breached or the run is inconclusive 
 no-vacuous-pass rule), 2 bad input (a malformed expression, a missing stats file, ...).
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
 
 EXIT_PASSED, EXIT_FAILED = 0, 1
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "gate",
         help="judge a load test's stats.json against SLO expressions (exit 0 pass, 1 fail, 2 bad input)",
@@ -59,7 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from vertex_loadtest.latency_gate.gate import DEFAULT_MIN_REQUESTS, run_gate
+    from vertex_loadtest.latency_gate import render
+    from vertex_loadtest.latency_gate.gate import run_gate
+    from vertex_loadtest.latency_gate.verdict import DEFAULT_MIN_REQUESTS
 
     verdict = run_gate(
         args.stats,
@@ -70,5 +74,5 @@ def _run(args: argparse.Namespace) -> int:
         min_requests=DEFAULT_MIN_REQUESTS if args.min_requests is None else args.min_requests,
         verdict_path=args.verdict,
     )
-    sys.stdout.write(verdict.to_markdown())
+    sys.stdout.write(render.markdown(verdict))
     return EXIT_PASSED if verdict.passed else EXIT_FAILED

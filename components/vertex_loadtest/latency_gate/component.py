@@ -1,12 +1,14 @@
-"""``LatencyGateOp``: the KFP definition of the latency gate (DESIGN rules 1 and 2).
+"""``LatencyGateOp``: the KFP definition of the latency gate.
 
-The component function only declares the interface and calls
-``vertex_loadtest.latency_gate.gate.run_gate`` (the same function as ``vertex-loadtest gate``).
+The component function ``latency_gate`` only declares the interface and calls
+``vertex_loadtest.latency_gate.gate.run_gate`` (the same function as ``vertex-loadtest gate``;
+definition vs. runtime: ``docs/architecture.md``). The spec is named ``latency-gate``, like the image;
+the component is exported as ``LatencyGateOp``, as google-cloud-pipeline-components does.
 
-``LatencyGateOp`` is the decorated KFP component, re-created as a :class:`PythonComponent` subclass
-whose ``__call__`` parses constant SLO expressions while the pipeline is being defined, so a typo
-fails at ``LatencyGateOp(...)``, before anything is compiled or submitted. Values only known at run
-time (pipeline parameters, upstream outputs) pass through and are checked by the task itself.
+It is re-created as a :class:`PythonComponent` subclass whose ``__call__`` parses constant SLO
+expressions while the pipeline is being defined, so a typo fails at ``LatencyGateOp(...)``, before
+anything is compiled or submitted. Values only known at run time (pipeline parameters, upstream
+outputs) pass through and are checked by the task itself.
 """
 
 from typing import Any, NamedTuple
@@ -20,7 +22,7 @@ from vertex_loadtest._images import LATENCY_GATE, image_for
 
 
 @dsl.component(base_image=image_for(LATENCY_GATE), install_kfp_package=False)
-def LatencyGateOp(
+def latency_gate(
     stats: Input[Artifact],
     slos: list,
     verdict: Output[Markdown],
@@ -83,7 +85,7 @@ def check_constant_arguments(kwargs: dict[str, Any]) -> None:
             baseline is given.
     """
     from vertex_loadtest.errors import BadInput
-    from vertex_loadtest.latency_gate.thresholds import parse, parse_all
+    from vertex_loadtest.slo import parse, parse_all
 
     slos = kwargs.get("slos")
     if "slos" in kwargs and not isinstance(slos, PipelineChannel):
@@ -108,6 +110,7 @@ def check_constant_arguments(kwargs: dict[str, Any]) -> None:
         raise BadInput(f"LatencyGateOp min_requests={min_requests!r}: give an integer >= 0 (default 100)")
 
 
-LatencyGateOp = _LatencyGateComponent(
-    component_spec=LatencyGateOp.component_spec, python_func=LatencyGateOp.python_func
+latency_gate = _LatencyGateComponent(
+    component_spec=latency_gate.component_spec, python_func=latency_gate.python_func
 )
+LatencyGateOp = latency_gate

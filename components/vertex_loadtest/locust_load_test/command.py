@@ -1,14 +1,17 @@
 """``vertex-loadtest load-test``: the load-test runtime from the command line (a documented interface)."""
 
+from __future__ import annotations
+
 import argparse
 import shlex
 
 from vertex_loadtest.errors import BadInput
+from vertex_loadtest.locust_load_test.run_config import DEFAULT_ABORT_GRACE, DEFAULT_REQUEST_TIMEOUT_S
 
 EXIT_ABORTED = 1
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "load-test",
         help="run a Locust load test against a Vertex AI endpoint or any HTTP host",
@@ -35,7 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--run-time", default="1m", help="30s, 5m, 1h30m (default 1m)")
     parser.add_argument("--processes", type=int, default=0, help="Locust processes (default: every core)")
     parser.add_argument(
-        "--request-timeout", type=float, default=60.0, help="seconds per request (default 60)"
+        "--request-timeout",
+        type=float,
+        default=DEFAULT_REQUEST_TIMEOUT_S,
+        help=f"seconds per request (default {DEFAULT_REQUEST_TIMEOUT_S:g})",
     )
     parser.add_argument("--target-rps", type=float, default=0.0, help="pace to this total rps (open model)")
     parser.add_argument(
@@ -52,7 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SLO",
         help="stop early once this SLO (gate syntax, e.g. 'p95 < 500ms') stays breached; repeatable",
     )
-    parser.add_argument("--abort-grace", default="30s", help="no early abort before this (default 30s)")
+    parser.add_argument(
+        "--abort-grace",
+        default=DEFAULT_ABORT_GRACE,
+        help=f"no early abort before this (default {DEFAULT_ABORT_GRACE})",
+    )
     parser.add_argument("--output-dir", default="load-test-output", help="where reports go")
     parser.set_defaults(handler=_run)
 

@@ -1,5 +1,10 @@
 """``LocustLoadTestOp``: the KFP definition of the load test. It only declares the interface and hands
-off to ``runner.run_load_test`` (imported inside the function: DESIGN rule 1)."""
+off to ``runner.run_load_test``, imported inside the function (definition vs. runtime:
+``docs/architecture.md``).
+
+The component function is ``locust_load_test`` (so the spec is named ``locust-load-test``, like the
+image), exported as ``LocustLoadTestOp`` as google-cloud-pipeline-components does.
+"""
 
 from typing import Optional
 
@@ -11,7 +16,7 @@ from vertex_loadtest.artifact_types import VertexEndpoint
 
 
 @dsl.component(base_image=image_for(LOCUST_LOAD_TEST), install_kfp_package=False)
-def LocustLoadTestOp(
+def locust_load_test(
     report: Output[HTML],
     stats: Output[Artifact],
     metrics: Output[Metrics],
@@ -31,7 +36,7 @@ def LocustLoadTestOp(
     auth: str = "auto",
     abort_on_breach: Optional[list] = None,  # noqa: UP045 - KFP reads the annotation
     abort_grace: str = "30s",
-):
+) -> None:
     """Load-tests a Vertex AI endpoint (or any HTTP host) with Locust.
 
     Args:
@@ -62,10 +67,11 @@ def LocustLoadTestOp(
     import shlex
     import shutil
 
+    from vertex_loadtest.errors import LoadTestAborted
     from vertex_loadtest.locust_load_test.results import metrics as headline_metrics
-    from vertex_loadtest.locust_load_test.runner import LoadTest, LoadTestAborted, run_load_test
+    from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
 
-    def source(artifact):
+    def source(artifact: Artifact | None) -> str:
         return (
             "" if artifact is None else (artifact.uri if artifact.uri.startswith("gs://") else artifact.path)
         )
@@ -100,3 +106,6 @@ def LocustLoadTestOp(
         raise LoadTestAborted(
             f"load test stopped early ({outcome.stats['run']['stop_reason']}); reports written"
         )
+
+
+LocustLoadTestOp = locust_load_test

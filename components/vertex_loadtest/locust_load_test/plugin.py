@@ -29,14 +29,15 @@ from locust import stats as locust_stats
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from vertex_loadtest import histogram
+from vertex_loadtest import histogram, slo
 from vertex_loadtest.errors import BadInput
-from vertex_loadtest.latency_gate import thresholds
-from vertex_loadtest.locust_load_test import client_clock, results, run_config
+from vertex_loadtest.locust_load_test import client_clock, results
 from vertex_loadtest.locust_load_test.loop_lag import LoopLag
 from vertex_loadtest.locust_load_test.recorder import Recorder, classify
+from vertex_loadtest.locust_load_test.run_config import RunConfig
+from vertex_loadtest.stats import StopReason
 
-CONFIG = run_config.load()
+CONFIG = RunConfig.from_environment()
 RECORDER = Recorder()
 LOOP_LAG = LoopLag()
 REPORT_KEY = "vertex_loadtest"
@@ -96,28 +97,23 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     # collection pauses the event loop for well under a millisecond instead of ~100 (docs/measurement.md).
     gc.collect()
     gc.freeze()
-    target_rps = CONFIG.get("target_rps")
-    if target_rps and environment.parsed_options is not None:
-        per_user = target_rps / max(1, environment.parsed_options.num_users)
+    if CONFIG.target_rps and environment.parsed_options is not None:
+        per_user = CONFIG.target_rps / max(1, environment.parsed_options.num_users)
         for user_class in environment.user_classes:
             user_class.wait_time = constant_throughput(per_user)
     if isinstance(environment.runner, MasterRunner):
-        _await_workers(
-            environment.runner, CONFIG.get("expect_workers", 0), CONFIG.get("expect_workers_max_wait_s", 30)
-        )
+        _await_workers(environment.runner, CONFIG.expect_workers, CONFIG.expect_workers_max_wait_s)
     if not isinstance(environment.runner, MasterRunner):
         gevent.spawn(LOOP_LAG.probe, environment)
     if not isinstance(environment.runner, WorkerRunner):
-        gevent.spawn(_report_progress, environment, float(CONFIG.get("progress_interval_s", 5)))
-        if CONFIG.get("abort_on_breach"):
-            gevent.spawn(
-                _abort_on_breach, environment, CONFIG["abort_on_breach"], float(CONFIG["abort_grace_s"])
-            )
+        gevent.spawn(_report_progress, environment, CONFIG.progress_interval_s)
+        if CONFIG.abort_on_breach:
+            gevent.spawn(_abort_on_breach, environment, CONFIG.abort_on_breach, CONFIG.abort_grace_s)
 
 
-def _abort_on_breach(environment: Environment, expressions: list[str], grace_s: float) -> None:
+def _abort_on_breach(environment: Environment, expressions: tuple[str, ...], grace_s: float) -> None:
     """Stops the run when an SLO stays breached (the gate would fail it anyway): saves endpoint minutes."""
-    slos = thresholds.parse_all(expressions, baseline_given=False)
+    slos = slo.parse_all(expressions, baseline_given=False)
     gevent.sleep(grace_s)
     streak = 0
     while True:
@@ -126,21 +122,24 @@ def _abort_on_breach(environment: Environment, expressions: list[str], grace_s: 
             return
         live = results.build_stats(
             _snapshot(runner),
-            run={"ended_at": time.time(), "run_time_s": 0, "complete": False, "stop_reason": "run-time"},
+            run={
+                "ended_at": time.time(),
+                "run_time_s": 0,
+                "complete": False,
+                "stop_reason": StopReason.RUN_TIME,
+            },
             load={"users": 0, "spawn_rate": 0, "processes": 0, "target_rps": None},
             target={},
             cpu_peak_percent=0,
         )
         try:
-            breached = [
-                e for e in thresholds.evaluate_all(slos, live) if e.observed is not None and not e.passed
-            ]
+            breached = [e for e in slo.evaluate_all(slos, live) if e.observed is not None and not e.passed]
         except BadInput:  # a request name not seen yet
             breached = []
         streak = streak + 1 if breached else 0
         if streak >= ABORT_CHECKS:
             ABORTED["breached"] = [
-                f"{e.threshold.text} (observed {thresholds.format_value(e.threshold.metric, e.observed)})"
+                f"{e.threshold.text} (observed {slo.format_value(e.threshold.metric, e.observed)})"
                 for e in breached
             ]
             logger.warning(
@@ -160,7 +159,7 @@ def _await_workers(runner: MasterRunner, expected: int, max_wait_s: float) -> No
     while len(runner.clients.ready) < expected and time.monotonic() < deadline:
         gevent.sleep(0.02)
     if len(runner.clients.ready) < expected:
-        replicas = CONFIG.get("worker_replicas") or []
+        replicas = CONFIG.worker_replicas
         logger.error(
             "only %d of %d Locust workers connected within %ds (connected: %s); expected from %s",
             len(runner.clients.ready),
@@ -235,7 +234,6 @@ def _snapshot(runner: Any) -> dict[str, Any]:
 
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
-    dump_path = CONFIG.get("dump_path")
     runner = environment.runner
-    if dump_path and runner is not None and not isinstance(runner, WorkerRunner):
-        Path(dump_path).write_text(json.dumps(_snapshot(runner)), encoding="utf-8")
+    if CONFIG.dump_path and runner is not None and not isinstance(runner, WorkerRunner):
+        Path(CONFIG.dump_path).write_text(json.dumps(_snapshot(runner)), encoding="utf-8")

@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vertex_loadtest import histogram
+from vertex_loadtest.stats import ErrorKind
 
 
 @dataclass
 class Latencies:
     """A latency histogram with exact count, sum, min and max (ms)."""
 
-    histogram: Counter = field(default_factory=Counter)
+    histogram: Counter[float] = field(default_factory=Counter)
     count: int = 0
     total_ms: float = 0.0
     min_ms: float | None = None
@@ -55,7 +56,7 @@ class Latencies:
 class Entry:
     success: Latencies = field(default_factory=Latencies)
     failure: Latencies = field(default_factory=Latencies)
-    errors: Counter = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
 
 
 class Recorder:
@@ -93,23 +94,23 @@ class Recorder:
             entry.errors.update(data["errors"])
 
 
-def classify(status: int | None, exception: BaseException | str | None) -> str:
-    """Returns the kind of a failed request (one of ``vertex_loadtest.stats.ERROR_KINDS``)."""
+def classify(status: int | None, exception: BaseException | str | None) -> ErrorKind:
+    """Returns the kind of a failed request."""
     if status in (401, 403):
-        return "auth"
+        return ErrorKind.AUTH
     if status == 429:
-        return "throttled"
+        return ErrorKind.THROTTLED
     if status and 500 <= status < 600:
-        return "server"
+        return ErrorKind.SERVER
     if status and 400 <= status < 500:
-        return "client"
+        return ErrorKind.CLIENT
     name, text = type(exception).__name__.lower(), str(exception).lower()
     if "malformed" in name:
-        return "malformed"
+        return ErrorKind.MALFORMED
     if "timeout" in name or "timed out" in text:
-        return "timeout"
+        return ErrorKind.TIMEOUT
     if isinstance(exception, ConnectionError | OSError) or any(
         word in text for word in ("connection", "refused", "reset", "broken pipe", "unreachable")
     ):
-        return "connection"
-    return "other"
+        return ErrorKind.CONNECTION
+    return ErrorKind.OTHER

@@ -9,7 +9,7 @@ from typing import Any
 from vertex_loadtest import histogram
 from vertex_loadtest._version import __version__
 from vertex_loadtest.locust_load_test.recorder import Latencies
-from vertex_loadtest.stats import ERROR_KINDS, LOOP_LAG_P99_LIMIT_MS, SCHEMA_VERSION
+from vertex_loadtest.stats import LOOP_LAG_P99_LIMIT_MS, SCHEMA_VERSION, ErrorKind
 
 #: Achieving less than this share of a target rps marks the run as short of its target.
 RPS_SHORTFALL_RATIO = 0.9
@@ -130,7 +130,7 @@ def _entry(locust_entry: dict[str, Any], recorded: dict[str, Any] | None, durati
             locust_entry["min_ms"] or 0.0,
             locust_entry["max_ms"],
         ),
-        "errors": {kind: int(errors.get(kind, 0)) for kind in ERROR_KINDS},
+        "errors": {str(kind): int(errors.get(kind, 0)) for kind in ErrorKind},
     }
 
 

@@ -25,12 +25,19 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from vertex_loadtest import slo
 from vertex_loadtest.durations import parse_duration
 from vertex_loadtest.errors import BadInput
-from vertex_loadtest.latency_gate import thresholds
-from vertex_loadtest.locust_load_test import cluster, results, run_config, sources, target
+from vertex_loadtest.locust_load_test import cluster, results, sources, target
 from vertex_loadtest.locust_load_test import payloads as payload_files
-from vertex_loadtest.stats import write_stats
+from vertex_loadtest.locust_load_test.run_config import (
+    DEFAULT_ABORT_GRACE,
+    DEFAULT_EXPECT_WORKERS_MAX_WAIT_S,
+    DEFAULT_PROGRESS_INTERVAL_S,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    RunConfig,
+)
+from vertex_loadtest.stats import StopReason, write_stats
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +50,6 @@ CSV_PREFIX = "locust"
 DEADLINE_GRACE_S = 30.0
 #: After SIGINT, how long Locust gets to write its reports before it is killed.
 INTERRUPT_GRACE_S = 7.0
-#: How long the master waits for its workers (Locust's default, 0, waits forever).
-EXPECT_WORKERS_MAX_WAIT_S = 30
 
 
 @dataclass(frozen=True)
@@ -61,14 +66,15 @@ class LoadTest:
     spawn_rate: float = 10.0
     run_time: str = "1m"
     processes: int = 0  # 0: every core
-    request_timeout_s: float = 60.0
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
     target_rps: float = 0.0  # 0: closed model, as fast as the users go
     locust_options: Sequence[str] = field(default_factory=tuple)
     auth: str = "auto"
     stop_timeout_s: float = 10.0
-    progress_interval_s: float = 5.0
+    progress_interval_s: float = DEFAULT_PROGRESS_INTERVAL_S
     abort_on_breach: Sequence[str] = field(default_factory=tuple)  # SLOs that stop the run early
-    abort_grace: str = "30s"  # no early abort before this much of the run
+    abort_grace: str = DEFAULT_ABORT_GRACE  # no early abort before this much of the run
+    expect_workers_max_wait_s: int = DEFAULT_EXPECT_WORKERS_MAX_WAIT_S  # a master's wait for its workers
 
 
 @dataclass
@@ -83,10 +89,6 @@ class Outcome:
     @property
     def complete(self) -> bool:
         return bool(self.stats["run"]["complete"])
-
-
-class LoadTestAborted(RuntimeError):
-    """The run was cut short (SIGTERM or deadline); its reports were written and marked incomplete."""
 
 
 def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | None = None) -> Outcome | None:
@@ -113,7 +115,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
     abort_grace_s = parse_duration(test.abort_grace, "abort grace")
     _check_numbers(test)
     if test.abort_on_breach:
-        thresholds.parse_all(list(test.abort_on_breach), baseline_given=False)
+        slo.parse_all(list(test.abort_on_breach), baseline_given=False)
     resolved = target.resolve(test.host, test.endpoint, test.auth)
     processes = test.processes or os.cpu_count() or 1
     # The Locust worker processes the master waits for: one per core here, or on every worker replica.
@@ -126,21 +128,21 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
     with tempfile.TemporaryDirectory(prefix="vertex-loadtest-") as work:
         workdir = Path(work)
         locustfile = _prepare_locustfile(test, workdir)
-        config = {
-            "predict_path": resolved.predict_path,
-            "anonymous": resolved.anonymous,
-            "payloads": _load_payloads(test, workdir),
-            "request_timeout_s": test.request_timeout_s,
-            "target_rps": test.target_rps or None,
-            "progress_interval_s": test.progress_interval_s,
-            "dump_path": str(workdir / "dump.json"),
-            "expect_workers": expected_workers,
-            "worker_replicas": list(role.workers),
-            "abort_on_breach": list(test.abort_on_breach),
-            "abort_grace_s": abort_grace_s,
-            "expect_workers_max_wait_s": EXPECT_WORKERS_MAX_WAIT_S,
-        }
-        env = {**os.environ, **run_config.write(config, workdir / "run-config.json")}
+        config = RunConfig(
+            predict_path=resolved.predict_path,
+            anonymous=resolved.anonymous,
+            payloads=_load_payloads(test, workdir),
+            request_timeout_s=test.request_timeout_s,
+            target_rps=test.target_rps or None,
+            progress_interval_s=test.progress_interval_s,
+            dump_path=str(workdir / "dump.json"),
+            expect_workers=expected_workers,
+            worker_replicas=role.workers,
+            abort_on_breach=tuple(test.abort_on_breach),
+            abort_grace_s=abort_grace_s,
+            expect_workers_max_wait_s=test.expect_workers_max_wait_s,
+        )
+        env = {**os.environ, **config.write(workdir / "run-config.json")}
         command = _locust_command(
             test, resolved.host, locustfile, run_time_s, processes, output, role, expected_workers
         )
@@ -157,7 +159,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
         )
         deadline_s = run_time_s + test.stop_timeout_s + DEADLINE_GRACE_S
         if role.kind != "single":
-            deadline_s += EXPECT_WORKERS_MAX_WAIT_S
+            deadline_s += test.expect_workers_max_wait_s
         child = _Child(command, env, deadline_s=deadline_s)
         stop_reason = child.run()
         if role.kind == "worker":
@@ -169,16 +171,16 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             return None
         dump_path = workdir / "dump.json"
         if not dump_path.exists():
-            child.raise_for_missing_stats(test.locustfile or "(built-in)", role)
+            child.raise_for_missing_stats(test, role)
         dump = json.loads(dump_path.read_text(encoding="utf-8"))
     lost_workers = sorted(worker for worker, state in dump.get("workers", {}).items() if state == "missing")
-    if dump.get("aborted") and stop_reason == "run-time":
-        stop_reason = "aborted-on-breach"
+    if dump.get("aborted") and stop_reason is StopReason.RUN_TIME:
+        stop_reason = StopReason.ABORTED_ON_BREACH
         _mark_report(
             output / REPORT_FILE, f"aborted early, SLO breached: {'; '.join(dump['aborted']['breached'])}"
         )
-    elif lost_workers and stop_reason == "run-time":
-        stop_reason = "worker-lost"
+    elif lost_workers and stop_reason is StopReason.RUN_TIME:
+        stop_reason = StopReason.WORKER_LOST
         _mark_report(
             output / REPORT_FILE, f"incomplete run: Locust worker(s) lost mid-test: {', '.join(lost_workers)}"
         )
@@ -188,7 +190,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             "ended_at": child.ended_at,
             "run_time_s": run_time_s,
             "stop_reason": stop_reason,
-            "complete": stop_reason == "run-time" and child.returncode == 0,
+            "complete": stop_reason is StopReason.RUN_TIME and child.returncode == 0,
             "lost_workers": lost_workers,
         },
         load={
@@ -285,7 +287,7 @@ def _locust_command(
             str(expected_workers),
         ]
     if expected_workers:
-        command += ["--expect-workers-max-wait", str(EXPECT_WORKERS_MAX_WAIT_S)]
+        command += ["--expect-workers-max-wait", str(test.expect_workers_max_wait_s)]
     command += [
         "--headless",
         "--only-summary",
@@ -329,10 +331,10 @@ class _Child:
         self.ended_at = 0.0
         self.cpu_peak_percent = 0.0
         self.last_lines: deque[str] = deque(maxlen=40)
-        self._interrupted: str | None = None
+        self._interrupted: StopReason | None = None
 
-    def run(self) -> str:
-        """Runs Locust to the end; returns the stop reason (``vertex_loadtest.stats.STOP_REASONS``)."""
+    def run(self) -> StopReason:
+        """Runs Locust to the end; returns why it stopped."""
         process = subprocess.Popen(
             self.command,
             env=self.env,
@@ -352,15 +354,15 @@ class _Child:
         reader.join(5)
         self.returncode = process.returncode
         self.ended_at = time.time()
-        return self._interrupted or "run-time"
+        return self._interrupted or StopReason.RUN_TIME
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         logger.warning(
             "received %s: stopping the load test and writing its reports", signal.Signals(signum).name
         )
-        self._interrupted = self._interrupted or "interrupted"
+        self._interrupted = self._interrupted or StopReason.INTERRUPTED
 
-    def _supervise(self, process: subprocess.Popen) -> None:
+    def _supervise(self, process: subprocess.Popen[str]) -> None:
         import psutil
 
         started = time.monotonic()
@@ -371,7 +373,7 @@ class _Child:
             sampler.sample()
             if self._interrupted is None and time.monotonic() - started > self.deadline_s:
                 logger.error("load test passed its hard deadline of %.0fs: stopping it", self.deadline_s)
-                self._interrupted = "deadline"
+                self._interrupted = StopReason.DEADLINE
             if self._interrupted and interrupted_at is None:
                 interrupted_at = time.monotonic()
                 _signal_quietly(process.pid, signal.SIGINT)  # SIGINT, not SIGTERM: Locust then writes HTML
@@ -385,24 +387,26 @@ class _Child:
         if self._interrupted is None:
             _killpg_quietly(process.pid)  # stray workers, if any
 
-    def _relay_output(self, process: subprocess.Popen) -> None:
+    def _relay_output(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
-        for line in process.stdout:
-            self.last_lines.append(line.rstrip())
-            sys.stderr.write(line)
+        with process.stdout:  # closed at EOF, so the pipe does not outlive the run
+            for line in process.stdout:
+                self.last_lines.append(line.rstrip())
+                sys.stderr.write(line)
 
-    def raise_for_missing_stats(self, locustfile: str, role: cluster.Role) -> None:
+    def raise_for_missing_stats(self, test: LoadTest, role: cluster.Role) -> None:
         output = "\n".join(self.last_lines)
         if "Gave up waiting for workers" in output:
             replicas = ", ".join(role.workers) or "this machine's worker processes"
             raise RuntimeError(
-                f"the Locust master gave up waiting for its workers after {EXPECT_WORKERS_MAX_WAIT_S}s "
+                f"the Locust master gave up waiting for its workers after "
+                f"{test.expect_workers_max_wait_s}s "
                 f"(expected from: {replicas}): check that every worker replica started and can reach port "
                 f"{role.master_port or 5557} of the master. Last output:\n{output}"
             )
         if "No User class found" in output:
             raise BadInput(
-                f"locustfile {locustfile} defines no User class: subclass "
+                f"locustfile {test.locustfile or '(built-in)'} defines no User class: subclass "
                 "vertex_loadtest.locust_load_test.vertex_user.VertexEndpointUser (or locust.User)"
             )
         raise RuntimeError(

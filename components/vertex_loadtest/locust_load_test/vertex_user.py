@@ -29,16 +29,13 @@ from typing import Any, ClassVar
 
 from locust import FastHttpUser
 
-from vertex_loadtest.locust_load_test import run_config
+from vertex_loadtest.errors import MalformedResponse
+from vertex_loadtest.locust_load_test.run_config import RunConfig
 
 _SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 _DEFAULT_INSTANCES: list[Any] = [{"text": "Write a dialog using Shakespeare language."}]
-_CONFIG = run_config.load()
+_CONFIG = RunConfig.from_environment()
 _JSON = {"Content-Type": "application/json"}
-
-
-class MalformedResponse(Exception):
-    """A 2xx answer whose body is not a Vertex prediction response."""
 
 
 class _TokenSource:
@@ -70,7 +67,7 @@ class _TokenSource:
             return False
         # Refresh a quarter of the token's lifetime (at most 5 minutes) before it expires.
         margin = min(datetime.timedelta(minutes=5), (expiry - self._refreshed_at) / 4)
-        return _utcnow() >= expiry - margin
+        return bool(_utcnow() >= expiry - margin)
 
 
 def _utcnow() -> datetime.datetime:
@@ -94,12 +91,12 @@ class VertexEndpointUser(FastHttpUser):
     """
 
     abstract = True
-    predict_path: ClassVar[str] = _CONFIG.get("predict_path") or os.environ.get(
+    predict_path: ClassVar[str] = _CONFIG.predict_path or os.environ.get(
         "VERTEX_AI_ENDPOINT_PATH", "/predict"
     )
-    payloads: ClassVar[list[Any]] = _CONFIG.get("payloads") or _DEFAULT_INSTANCES
-    anonymous: ClassVar[bool] = _CONFIG.get("anonymous", False)
-    network_timeout = float(_CONFIG.get("request_timeout_s", 60.0))
+    payloads: ClassVar[list[Any]] = _CONFIG.payloads or _DEFAULT_INSTANCES
+    anonymous: ClassVar[bool] = _CONFIG.anonymous
+    network_timeout = _CONFIG.request_timeout_s
     connection_timeout = network_timeout
     _tokens: ClassVar[_TokenSource] = _TokenSource()
 

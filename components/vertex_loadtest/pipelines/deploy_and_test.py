@@ -85,7 +85,7 @@ def build_pipeline(
         slos: list = DEFAULT_SLOS,
         baseline_stats_uri: str = "",
         keep_endpoint_on_success: bool = False,
-    ):
+    ) -> None:
         """Deploys a model to a fresh endpoint, load-tests it, gates on SLOs, always cleans up.
 
         Args:

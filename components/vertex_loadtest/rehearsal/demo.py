@@ -186,14 +186,14 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _print_outputs(pipeline_root: Path) -> None:
     """Prints the verdict and where each report is (kfp.local keeps ``<run>/<task>/<output>``)."""
-    verdict = _newest(pipeline_root, "latencygateop*/verdict")
+    verdict = _newest(pipeline_root, "latency-gate*/verdict")
     if verdict is not None:
         print(f"\n{verdict.read_text(encoding='utf-8')}", flush=True)
     for label, pattern in (
-        ("load test report (HTML)", "locustloadtestop/report"),
-        ("load test stats", "locustloadtestop/stats/stats.json"),
-        ("SLO verdict (Markdown)", "latencygateop*/verdict"),
-        ("cleanup report (Markdown)", "endpointcleanupop/report"),
+        ("load test report (HTML)", "locust-load-test/report"),
+        ("load test stats", "locust-load-test/stats/stats.json"),
+        ("SLO verdict (Markdown)", "latency-gate*/verdict"),
+        ("cleanup report (Markdown)", "endpoint-cleanup/report"),
     ):
         path = _newest(pipeline_root, pattern)
         say(f"{label}: {path if path else '(not produced: the pipeline stopped before it)'}")

@@ -364,7 +364,8 @@ def request_entry(stats: Mapping[str, Any], scope: str | None, *, which: str = "
         BadInput: ``scope`` is not a request name in the stats.
     """
     if scope is None:
-        return stats["totals"]
+        totals: Mapping[str, Any] = stats["totals"]
+        return totals
     requests = stats.get("requests") or {}
     if scope not in requests:
         known = ", ".join(repr(name) for name in sorted(requests)) or "none (the run made no requests)"
@@ -374,7 +375,8 @@ def request_entry(stats: Mapping[str, Any], scope: str | None, *, which: str = "
             f"SLO request name {scope!r} is not in the {which}{suggestion}; request names there: {known}. "
             f"Quote a name exactly as the load test reports it (METHOD name)"
         )
-    return requests[scope]
+    entry: Mapping[str, Any] = requests[scope]
+    return entry
 
 
 def observe(entry: Mapping[str, Any], metric: str) -> float | None:

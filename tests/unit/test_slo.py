@@ -8,9 +8,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tests import gate_stats
+from vertex_loadtest import slo
 from vertex_loadtest.errors import BadInput
-from vertex_loadtest.latency_gate import thresholds
-from vertex_loadtest.latency_gate.thresholds import evaluate, format_value, margin, parse, parse_all
+from vertex_loadtest.slo import evaluate, format_value, margin, parse, parse_all
 
 OPERATORS = ["<", "<=", ">", ">=", "=="]
 LATENCY = ["p50", "p90", "p95", "p99", "p99.9", "avg", "min", "max"]
@@ -352,4 +352,4 @@ def test_parse_either_succeeds_or_raises_bad_input(text):
     except BadInput as error:
         assert str(error)
     else:
-        assert threshold.metric in thresholds.METRICS
+        assert threshold.metric in slo.METRICS
