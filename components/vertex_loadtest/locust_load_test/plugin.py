@@ -97,6 +97,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     # collection pauses the event loop for well under a millisecond instead of ~100 (docs/measurement.md).
     gc.collect()
     gc.freeze()
+    gevent.get_hub().loop.update_now()  # timers set next (Locust's run time) count from now, not before
     if CONFIG.target_rps and environment.parsed_options is not None:
         per_user = CONFIG.target_rps / max(1, environment.parsed_options.num_users)
         for user_class in environment.user_classes:
