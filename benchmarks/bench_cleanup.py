@@ -18,7 +18,8 @@ from pathlib import Path
 
 from google.cloud import aiplatform_v1
 
-from vertex_loadtest.endpoint_cleanup.cleanup import CleanupConfig, run_cleanup
+from vertex_loadtest.endpoint_cleanup.cleanup import run_cleanup
+from vertex_loadtest.endpoint_cleanup.config import CleanupConfig
 from vertex_loadtest.labels import run_labels
 from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
 from vertex_loadtest.vertex_clients import client_kwargs

@@ -29,11 +29,11 @@ class Spec:
 
     @property
     def is_pipeline(self) -> bool:
-        """True for a pipeline template (more than one task), False for a single component."""
-        return len(self.tasks()) > 1
+        """True for a pipeline template (published as one), False for a single component.
 
-    def tasks(self) -> dict[str, Any]:
-        return dict(((self.document or {}).get("root") or {}).get("dag", {}).get("tasks") or {})
+        Templates live under ``pipelines/``; a template may hold a single task (``sweep_orphans``).
+        """
+        return self.relative_path.startswith("pipelines/")
 
     @property
     def name(self) -> str:

@@ -3,11 +3,14 @@ through the real ``aiplatform_v1`` REST clients. Import it as ``from tests impor
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from google.cloud import aiplatform_v1
 
-from vertex_loadtest.endpoint_cleanup.cleanup import CleanupConfig, CleanupReport, run_cleanup
+from vertex_loadtest.endpoint_cleanup.cleanup import run_cleanup
+from vertex_loadtest.endpoint_cleanup.config import CleanupConfig
+from vertex_loadtest.endpoint_cleanup.report import CleanupReport
 from vertex_loadtest.labels import RUN_LABEL_KEY, sanitize_label_value
 from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
 from vertex_loadtest.vertex_clients import client_kwargs
@@ -35,6 +38,14 @@ GPU = {
     "min_replica_count": 1,
     "max_replica_count": 2,
 }
+
+
+_RESOURCE = re.compile(r"/locations/([^/]+)/(endpoints|models)/([^/:]+)")
+
+
+def _resource_key(path: str) -> tuple[str, ...] | None:
+    match = _RESOURCE.search(path)
+    return match.groups() if match else None
 
 
 class World:
@@ -143,18 +154,21 @@ class World:
         return len(self.names_with(labels))
 
     def touched(self, names: list[str]) -> int:
-        """Mutating requests (deploy, undeploy, delete, update, cancel) on ``names`` since :meth:`run`."""
+        """Mutating requests (deploy, undeploy, delete, update, cancel) on ``names`` since :meth:`run`.
+
+        Matched by location and resource id, whether a path spells the project id or its number.
+        """
+        keys = {_resource_key(n) for n in names}
         return sum(
             1
             for _, path, kind, _ in self.emulator.requests[self._mark :]
-            if kind in MUTATIONS
-            and any(
-                path == f"/v1/{n}" or path.startswith(f"/v1/{n}:") or path.startswith(f"/v1/{n}/")
-                for n in names
-            )
+            if kind in MUTATIONS and _resource_key(path) in keys
         )
 
-    def figures(self, scenario: str, foreign: list[str]) -> tuple[int, int]:
-        leaked, touched = self.leaked(), self.touched(foreign)
+    def figures(
+        self, scenario: str, foreign: list[str], owned: dict[str, str] = RUN_LABEL
+    ) -> tuple[int, int]:
+        """Owned endpoints left (carrying ``owned``) and mutations of ``foreign``, printed and returned."""
+        leaked, touched = self.leaked(owned), self.touched(foreign)
         print(f"FAULT-MATRIX {scenario}: endpoints leaked={leaked} foreign touched={touched}")
         return leaked, touched

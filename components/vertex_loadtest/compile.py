@@ -21,6 +21,7 @@ SPECS = (
     ("vertex_loadtest.latency_gate.component", "LatencyGateOp", "latency_gate/component.yaml"),
     ("vertex_loadtest.endpoint_cleanup.component", "EndpointCleanupOp", "endpoint_cleanup/component.yaml"),
     ("vertex_loadtest.pipelines.deploy_and_test", "deploy_and_test", "pipelines/deploy_and_test.yaml"),
+    ("vertex_loadtest.pipelines.sweep_orphans", "sweep_orphans", "pipelines/sweep_orphans.yaml"),
 )
 
 

@@ -1,4 +1,4 @@
-"""Durations as Locust writes run times (also ``--older-than``): ``30s``, ``5m``, ``1h30m`` or seconds."""
+"""Durations as Locust writes run times (``30s``, ``5m``, ``1h30m`` or seconds), parsed and printed."""
 
 import re
 
@@ -20,3 +20,15 @@ def parse_duration(text: str, what: str = "run time") -> int:
     if seconds <= 0:
         raise BadInput(f"{what} {text!r} must be longer than zero")
     return seconds
+
+
+def format_seconds(seconds: float) -> str:
+    """``3.2s``, ``42s``, ``3m05s``, ``6h02m``: a duration for people to read."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

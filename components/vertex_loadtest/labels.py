@@ -1,7 +1,8 @@
 """Resource labels this library puts on what a run creates, and the one way to spell their values.
 
-Vertex AI (like every Google Cloud resource) accepts label keys and values of at most 63 characters
-made of lowercase letters, digits, ``_`` and ``-``; a key must start with a letter. A pipeline job
+Vertex AI (like every Google Cloud resource) accepts at most 64 labels per resource, keys and values
+of at most 63 characters made of lowercase letters (international ones too: ``é``, ``ß``, ``ж``, and
+letters without case such as ``日``), digits, ``_`` and ``-``; a key starts with a letter. A pipeline job
 name such as ``Deploy_and_Test-20261125074417`` is not always a valid value, so the reference
 pipeline (which labels the endpoint) and the cleanup exit task (which finds it by that label) both
 call :func:`sanitize_label_value` on the job name: the same input always gives the same label.
@@ -9,15 +10,19 @@ call :func:`sanitize_label_value` on the job name: the same input always gives t
 
 import hashlib
 import re
+import unicodedata
+from collections.abc import Mapping
 
 #: The label the reference pipeline puts on every endpoint (and model) a run creates; its value is
 #: ``sanitize_label_value(<the run's job name>)``. The cleanup and the sweeper discover by it.
 RUN_LABEL_KEY = "vertex-loadtest-run"
 
 MAX_LABEL_LENGTH = 63
+MAX_LABELS = 64
 _INVALID = re.compile(r"[^a-z0-9_-]+")
-_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+#: Unicode categories of the letters a label may hold: lowercase (Ll) and caseless (Lo); with numbers
+#: (N*), ``_`` and ``-`` they make Google Cloud's label pattern ``[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}``.
+_LETTERS = frozenset({"Ll", "Lo"})
 
 
 def sanitize_label_value(text: str) -> str:
@@ -40,14 +45,43 @@ def sanitize_label_value(text: str) -> str:
     return value
 
 
+def _is_letter(char: str) -> bool:
+    return unicodedata.category(char) in _LETTERS
+
+
+def _is_label_char(char: str) -> bool:
+    return _is_letter(char) or unicodedata.category(char).startswith("N") or char in "_-"
+
+
 def is_valid_label_key(key: str) -> bool:
-    """True when ``key`` is a valid Google Cloud label key."""
-    return bool(_KEY.match(key))
+    """True when ``key`` is a valid Google Cloud label key: a letter, then up to 62 label characters."""
+    return 0 < len(key) <= MAX_LABEL_LENGTH and _is_letter(key[0]) and all(_is_label_char(c) for c in key)
 
 
 def is_valid_label_value(value: str) -> bool:
     """True when ``value`` is a valid Google Cloud label value (empty is allowed)."""
-    return bool(_VALUE.match(value))
+    return len(value) <= MAX_LABEL_LENGTH and all(_is_label_char(c) for c in value)
+
+
+def label_problem(labels: Mapping[str, str]) -> str:
+    """What Google Cloud would refuse in ``labels`` ("" when it accepts them all).
+
+    Args:
+        labels: Label keys and values, e.g. ``{"team": "ml-serving"}``.
+
+    Returns:
+        A sentence naming the first refused label and the rule, or "".
+    """
+    if len(labels) > MAX_LABELS:
+        return f"{len(labels)} labels given; a resource carries at most {MAX_LABELS}"
+    for key, value in labels.items():
+        if not is_valid_label_key(key) or not is_valid_label_value(value):
+            return (
+                f"label {key}={value!r} is not a valid Google Cloud label: keys start with a lowercase "
+                f"letter, keys and values hold at most {MAX_LABEL_LENGTH} lowercase letters (international "
+                "ones too), digits, '_' and '-'"
+            )
+    return ""
 
 
 def run_labels(run_name: str, key: str = RUN_LABEL_KEY) -> dict[str, str]:

@@ -96,11 +96,11 @@ def test_deploy_undeploy_traffic_rules(vertex_emulator: VertexEmulator) -> None:
         .result(timeout=10)
         .deployed_model.id
     )
-    with pytest.raises(exceptions.BadRequest) as bad:  # does not name the first model
+    with pytest.raises(exceptions.BadRequest) as bad:  # names a model the endpoint does not have
         endpoints.deploy_model(
             endpoint=endpoint,
             deployed_model={"model": model, "dedicated_resources": MACHINE},
-            traffic_split={"0": 100},
+            traffic_split={"0": 50, "42": 50},
         )
     assert status_of(bad.value) == "INVALID_ARGUMENT"
     second = (
@@ -117,9 +117,10 @@ def test_deploy_undeploy_traffic_rules(vertex_emulator: VertexEmulator) -> None:
     with pytest.raises(exceptions.BadRequest) as refused:  # delete with deployed models
         endpoints.delete_endpoint(name=endpoint)
     assert status_of(refused.value) == "FAILED_PRECONDITION"
-    with pytest.raises(exceptions.BadRequest) as carries:  # undeploy a model with traffic, no split
-        endpoints.undeploy_model(endpoint=endpoint, deployed_model_id=first)
-    assert status_of(carries.value) == "FAILED_PRECONDITION"
+    carries = endpoints.undeploy_model(endpoint=endpoint, deployed_model_id=first)  # traffic, no split
+    with pytest.raises(exceptions.GoogleAPICallError):  # accepted; the operation fails
+        carries.result(timeout=10)
+    assert carries.operation.error.code == 9  # FAILED_PRECONDITION
     with pytest.raises(exceptions.BadRequest) as sums:
         endpoints.undeploy_model(endpoint=endpoint, deployed_model_id=first, traffic_split={second: 90})
     assert status_of(sums.value) == "INVALID_ARGUMENT"

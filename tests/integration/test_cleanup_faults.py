@@ -10,8 +10,9 @@ import time
 import pytest
 
 from tests.cleanup_world import OTHER_RUN_LABEL, PARENT, RUN, RUN_LABEL, World
-from vertex_loadtest.endpoint_cleanup.cleanup import console_url
-from vertex_loadtest.errors import BadInput
+from vertex_loadtest.endpoint_cleanup.cleanup import run_cleanup
+from vertex_loadtest.endpoint_cleanup.report import console_url, render_markdown
+from vertex_loadtest.errors import BadInput, CleanupIncomplete
 from vertex_loadtest.labels import RUN_LABEL_KEY, sanitize_label_value
 from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
 
@@ -91,8 +92,6 @@ def test_permanently_failing_delete_fails_naming_what_remains(world: World) -> N
     )
     report = world.run(max_passes=3)
     assert report.exit_code == 1 and report.remaining == [owned]
-    from vertex_loadtest.endpoint_cleanup.cleanup import CleanupIncomplete, render_markdown, run_cleanup
-
     markdown = render_markdown(report)
     endpoint_id = owned.rsplit("/", 1)[-1]
     assert "FAILED" in markdown and console_url(owned) in markdown

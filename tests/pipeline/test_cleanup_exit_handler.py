@@ -6,6 +6,7 @@ owned endpoints and never touch the foreign ones created beside them.
 """
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,11 @@ pytestmark = [
 
 
 @dsl.component(base_image="python:3.11", install_kfp_package=False)
-def create_and_deploy(api_endpoint: str, run_name: str, fail: bool) -> str:
-    """Creates an endpoint labelled with the run and deploys a model; fails afterwards when asked."""
+def create_and_deploy(api_endpoint: str, run_name: str, fail: bool, deploy_in_flight: bool = False) -> str:
+    """Creates an endpoint labelled with the run and deploys a model; fails afterwards when asked.
+
+    With ``deploy_in_flight`` it fails while the deploy still runs (the run stopped in "Deploy model").
+    """
     from google.cloud import aiplatform_v1
 
     from vertex_loadtest.labels import run_labels
@@ -46,18 +50,26 @@ def create_and_deploy(api_endpoint: str, run_name: str, fail: bool) -> str:
         parent=parent, endpoint={"display_name": "loadtest-endpoint", "labels": run_labels(run_name)}
     ).result(timeout=30)
     resources = {"machine_spec": {"machine_type": "n1-standard-4"}, "min_replica_count": 1}
-    endpoints.deploy_model(
+    deploy = endpoints.deploy_model(
         endpoint=endpoint.name,
         deployed_model={"model": model, "dedicated_resources": resources},
         traffic_split={"0": 100},
-    ).result(timeout=30)
+    )
+    if deploy_in_flight:
+        raise RuntimeError("the run stopped while the deploy was still running (on purpose)")
+    deploy.result(timeout=30)
     if fail:
         raise RuntimeError("the load test failed (on purpose)")
     return endpoint.name
 
 
 def run_pipeline(
-    emulator: VertexEmulator, tmp_path: Path, fail: bool, raise_on_error: bool = False, **cleanup_args: object
+    emulator: VertexEmulator,
+    tmp_path: Path,
+    fail: bool,
+    raise_on_error: bool = False,
+    deploy_in_flight: bool = False,
+    **cleanup_args: object,
 ) -> dict:
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
@@ -66,7 +78,7 @@ def run_pipeline(
     )
 
     @dsl.pipeline(name="cleanup-exit-handler")
-    def pipeline(api_endpoint: str, fail: bool) -> None:
+    def pipeline(api_endpoint: str, fail: bool, deploy_in_flight: bool) -> None:
         cleanup = EndpointCleanupOp(
             project="test-project",
             location="us-central1",
@@ -76,11 +88,14 @@ def run_pipeline(
         )
         with dsl.ExitHandler(cleanup):
             create_and_deploy(
-                api_endpoint=api_endpoint, run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, fail=fail
+                api_endpoint=api_endpoint,
+                run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                fail=fail,
+                deploy_in_flight=deploy_in_flight,
             )
 
     try:
-        pipeline(api_endpoint=emulator.api_endpoint, fail=fail)
+        pipeline(api_endpoint=emulator.api_endpoint, fail=fail, deploy_in_flight=deploy_in_flight)
     finally:
         local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path))
     reports = sorted(tmp_path.rglob("report.json"))
@@ -136,3 +151,27 @@ def test_exit_task_fails_the_run_naming_what_remains(vertex_emulator: VertexEmul
     assert any("gcloud ai endpoints delete" in c for c in report["endpoints"][0]["remove_commands"])
     markdown = next(p for p in tmp_path.rglob("report") if p.is_file()).read_text()
     assert "FAILED" in markdown and leftover.rsplit("/", 1)[-1] in markdown
+
+
+def test_run_stopped_during_a_fifteen_minute_gpu_deploy() -> None:
+    """The body fails while a 15-minute deploy runs (cancel refused): the exit task waits it out."""
+    with VertexEmulator(time_scale=0.01, project_number="123456789012") as emulator:
+        emulator.set_operation_seconds(900.0, "deployModel")  # 9 s at this time scale
+        emulator.refuse_cancel("unimplemented")
+        world = World(emulator)
+        foreign = [world.endpoint(OTHER_RUN_LABEL, display_name="loadtest-endpoint")]
+        world._mark = len(emulator.requests)
+        with tempfile.TemporaryDirectory() as root:
+            report = run_pipeline(emulator, Path(root), fail=True, deploy_in_flight=True)
+        assert report["run_state"] == "FAILED" and report["exit_code"] == 0
+        [endpoint] = report["endpoints"]
+        assert endpoint["action"] == "deleted" and len(endpoint["models_undeployed"]) == 1
+        assert "cancel refused (UNIMPLEMENTED" in endpoint["waited"][0]
+        leaked = world.leaked({RUN_LABEL_KEY: report["ownership_labels"][RUN_LABEL_KEY]})
+        touched = world.touched(foreign)
+        print(
+            "FAULT-MATRIX kfp.local exit handler, body fails during a 15-simulated-minute deploy: "
+            f"endpoints leaked={leaked} foreign touched={touched}; {endpoint['waited'][0]}"
+        )
+        assert leaked == 0 and touched == 0
+        assert sorted(emulator.endpoints()) == sorted(foreign)

@@ -6,23 +6,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vertex_loadtest.durations import parse_duration
-from vertex_loadtest.endpoint_cleanup.cleanup import (
-    CleanupConfig,
-    CleanupReport,
-    EndpointResult,
-    expand_endpoint_name,
-    format_seconds,
+from vertex_loadtest.durations import format_seconds, parse_duration
+from vertex_loadtest.endpoint_cleanup.config import CleanupConfig, expand_endpoint_name, resolve_config
+from vertex_loadtest.endpoint_cleanup.plan import (
+    endpoint_key,
     is_owned,
     label_filter,
     redistribute,
-    render_markdown,
-    resolve_config,
+    split_without,
     sweep_verdict,
     undeploy_plan,
 )
+from vertex_loadtest.endpoint_cleanup.report import CleanupReport, EndpointResult, render_markdown
 from vertex_loadtest.errors import BadInput
-from vertex_loadtest.labels import is_valid_label_value, run_labels, sanitize_label_value
+from vertex_loadtest.labels import is_valid_label_value, label_problem, run_labels, sanitize_label_value
 from vertex_loadtest.rehearsal.vertex_emulator import ApiError, _validate_split
 
 
@@ -114,9 +111,72 @@ def test_ownership_needs_every_label() -> None:
     assert not is_owned({"vertex-loadtest-run": "r"}, {})  # no ownership labels own nothing
 
 
-def test_label_filter_syntax() -> None:
-    assert label_filter({"b": "2", "a": "1"}) == 'labels.a="1" AND labels.b="2"'
+def test_label_filter_uses_one_documented_form() -> None:
+    # No AND (undocumented for endpoints.list): one term; every label is checked client-side anyway.
+    assert label_filter({"b": "2", "a": "1"}) == 'labels.a="1"'
     assert label_filter({}, ["vertex-loadtest-run"]) == "labels.vertex-loadtest-run:*"
+    assert label_filter({}) == ""
+
+
+def test_endpoint_identity_ignores_project_id_versus_number() -> None:
+    by_id = "projects/my-project/locations/us-central1/endpoints/123"
+    by_number = "projects/123456789/locations/us-central1/endpoints/123"
+    assert endpoint_key(by_id) == endpoint_key(by_number) == ("us-central1", "123")
+    assert endpoint_key(by_id) != endpoint_key("projects/p/locations/europe-west4/endpoints/123")
+
+
+@pytest.mark.parametrize(
+    ("traffic", "leaving", "split"),
+    [
+        ({"a": 100}, "a", {}),  # the last model: an empty split
+        ({"a": 50, "b": 30, "c": 20}, "a", {"b": 60, "c": 40}),
+        ({"a": 100}, "a", {}),
+        ({"a": 100, "b": 0}, "a", {"b": 100}),  # a model without traffic takes it all
+    ],
+)
+def test_split_without_moves_every_request_off(
+    traffic: dict[str, int], leaving: str, split: dict[str, int]
+) -> None:
+    deployed = sorted(set(traffic) | set(split))
+    assert split_without(deployed, traffic, leaving) == split
+
+
+# ------------------------------------------------------------------------------------------ labels
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"équipe": "données"},  # international lowercase letters
+        {"機械": "学習"},  # caseless letters (Lo)
+        {"k" * 63: "v" * 63},
+        {f"k{i}": "" for i in range(64)},
+        {"a_b-c1": "0_x-y"},
+    ],
+)
+def test_labels_the_service_accepts_are_accepted(labels: dict[str, str]) -> None:
+    assert label_problem(labels) == ""
+    config = resolve_config(CleanupConfig(project="p", location="l", labels=labels))
+    assert config.ownership_labels() == labels
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"Team": "x"},  # uppercase
+        {"1team": "x"},  # a key starts with a letter
+        {"_team": "x"},
+        {"": "x"},
+        {"k" * 64: "v"},
+        {"k": "v" * 64},
+        {"team": "Ml"},
+        {"team": "a b"},
+        {"team": "a.b"},
+        {f"k{i}": "" for i in range(65)},
+    ],
+)
+def test_labels_the_service_refuses_are_bad_input(labels: dict[str, str]) -> None:
+    assert label_problem(labels)
+    with pytest.raises(BadInput, match="label"):
+        resolve_config(CleanupConfig(project="p", location="l", labels=labels))
 
 
 def test_endpoint_names() -> None:

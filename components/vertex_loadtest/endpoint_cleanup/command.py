@@ -4,11 +4,13 @@ Exit codes: 0 nothing owned remains, 1 something owned remains (named, with the 
 it), 2 bad input (including an explicitly named endpoint that is not the run's, without --force).
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "cleanup",
         help="undeploy and delete a run's endpoints, or --sweep old ones (exit 0 clean, 1 leftovers)",
@@ -65,7 +67,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--older-than", default="6h", help="with --sweep: only endpoints created longer ago (default: 6h)"
     )
-    parser.add_argument("--deadline", default="30m", help="give up (exit 1) after this long (default: 30m)")
+    parser.add_argument(
+        "--deadline",
+        default="45m",
+        help="give up (exit 1) after this long (default: 45m, enough to wait out a GPU deploy in flight)",
+    )
     parser.add_argument(
         "--in-flight",
         choices=("cancel", "wait"),
@@ -91,7 +97,9 @@ def parse_labels(items: list[str]) -> dict[str, str]:
 
 def _run(args: argparse.Namespace) -> int:
     from vertex_loadtest.durations import parse_duration
-    from vertex_loadtest.endpoint_cleanup.cleanup import CleanupConfig, render_markdown, run_cleanup
+    from vertex_loadtest.endpoint_cleanup.cleanup import run_cleanup
+    from vertex_loadtest.endpoint_cleanup.config import CleanupConfig
+    from vertex_loadtest.endpoint_cleanup.report import render_markdown
 
     config = CleanupConfig(
         project=args.project,

@@ -45,10 +45,10 @@ def endpoint_cleanup(
     delete_models: bool = False,
     dry_run: bool = False,
     force: bool = False,
-    deadline_seconds: int = 1800,
+    deadline_seconds: int = 2700,
     in_flight: str = "cancel",
     label_key: str = "vertex-loadtest-run",
-):
+) -> None:
     """Undeploys every model from every endpoint this run created and deletes the endpoints.
 
     Args:
@@ -67,7 +67,8 @@ def endpoint_cleanup(
         delete_models: Also delete models carrying the run's labels (the ones the run uploaded).
         dry_run: Report what would be done, change nothing.
         force: Remove explicitly named endpoints even without the run's labels.
-        deadline_seconds: Give up (and fail, naming what remains) after this long.
+        deadline_seconds: Give up (and fail, naming what remains) after this long; the default (45
+            minutes) waits out a GPU deploy that was in flight when the run stopped.
         in_flight: "cancel" in-flight deploys before waiting them out, or only "wait".
         label_key: The run label's key.
 
@@ -78,7 +79,8 @@ def endpoint_cleanup(
     """
     import os
 
-    from vertex_loadtest.endpoint_cleanup.cleanup import CleanupConfig, run_cleanup
+    from vertex_loadtest.endpoint_cleanup.cleanup import run_cleanup
+    from vertex_loadtest.endpoint_cleanup.config import CleanupConfig
 
     run_cleanup(
         CleanupConfig(

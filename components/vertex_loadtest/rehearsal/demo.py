@@ -102,24 +102,18 @@ def upload_locustfile() -> tuple[str, str]:
 
 def register_model(model_url: str) -> str:
     """Uploads the sample model to the Vertex emulator's registry, backed by the local server."""
-    from google.cloud import aiplatform_v1
-
-    from vertex_loadtest.rehearsal.vertex_emulator import MODEL_URL_ENV
+    from vertex_loadtest.rehearsal.vertex_calls import upload_model
     from vertex_loadtest.vertex_clients import vertex_clients
 
-    model = aiplatform_v1.Model(
+    uploaded = upload_model(
+        vertex_clients(LOCATION),
+        f"projects/{PROJECT}/locations/{LOCATION}",
         display_name="review-sentiment",
-        container_spec=aiplatform_v1.ModelContainerSpec(
-            image_uri="local/review-sentiment",
-            predict_route="/predict",
-            health_route="/health",
-            env=[aiplatform_v1.EnvVar(name=MODEL_URL_ENV, value=model_url)],
-        ),
+        model_url=model_url,
+        image_uri="local/review-sentiment",
+        health_route="/health",
     )
-    operation = vertex_clients(LOCATION).models.upload_model(
-        parent=f"projects/{PROJECT}/locations/{LOCATION}", model=model
-    )
-    return str(operation.result(timeout=60).model)
+    return uploaded.name
 
 
 def _newest(root: Path, pattern: str) -> Path | None:

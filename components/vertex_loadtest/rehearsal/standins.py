@@ -39,13 +39,18 @@ def endpoint_create(
         endpoint: The created endpoint (``metadata["resourceName"]``).
         gcp_resources: The long-running operation, as google-cloud-pipeline-components reports it.
     """
-    from vertex_loadtest.rehearsal.vertex_calls import create_endpoint
+    from vertex_loadtest.rehearsal.vertex_calls import create_endpoint, gcp_resources_json
+    from vertex_loadtest.vertex_clients import vertex_clients
 
-    name, resources = create_endpoint(project, location, display_name, labels, description)
-    endpoint.uri = f"https://{location}-aiplatform.googleapis.com/v1/{name}"
-    endpoint.metadata["resourceName"] = name
+    clients = vertex_clients(location)
+    parent = f"projects/{project}/locations/{location}"
+    created = create_endpoint(
+        clients, parent, display_name=display_name, labels=labels, description=description
+    )
+    endpoint.uri = f"https://{location}-aiplatform.googleapis.com/v1/{created.name}"
+    endpoint.metadata["resourceName"] = created.name
     with open(gcp_resources, "w") as handle:
-        handle.write(resources)
+        handle.write(gcp_resources_json(created.operation, clients.api_endpoint))
 
 
 @dsl.component(base_image=image_for(ENDPOINT_CLEANUP), install_kfp_package=False)
@@ -91,18 +96,24 @@ def model_deploy(
     Returns:
         gcp_resources: The long-running operation, as google-cloud-pipeline-components reports it.
     """
-    from vertex_loadtest.rehearsal.vertex_calls import deploy_model
+    from vertex_loadtest.rehearsal.vertex_calls import Machine, deploy_model, gcp_resources_json
+    from vertex_loadtest.vertex_clients import vertex_clients
 
-    resources = deploy_model(
-        model.metadata["resourceName"],
-        endpoint.metadata["resourceName"],
-        deployed_model_display_name=deployed_model_display_name,
+    endpoint_name = endpoint.metadata["resourceName"]
+    clients = vertex_clients(endpoint_name.split("/")[3])
+    deployed = deploy_model(
+        clients,
+        endpoint_name,
+        model=model.metadata["resourceName"],
+        display_name=deployed_model_display_name,
         traffic_split=traffic_split,
-        machine_type=dedicated_resources_machine_type,
-        min_replica_count=dedicated_resources_min_replica_count,
-        max_replica_count=dedicated_resources_max_replica_count,
-        accelerator_type=dedicated_resources_accelerator_type,
-        accelerator_count=dedicated_resources_accelerator_count,
+        machine=Machine(
+            dedicated_resources_machine_type,
+            dedicated_resources_min_replica_count,
+            dedicated_resources_max_replica_count,
+            dedicated_resources_accelerator_type,
+            dedicated_resources_accelerator_count,
+        ),
     )
     with open(gcp_resources, "w") as handle:
-        handle.write(resources)
+        handle.write(gcp_resources_json(deployed.operation, clients.api_endpoint))
