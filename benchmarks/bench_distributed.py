@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.bench_load_test import Nginx
+from vertex_loadtest.ports import free_port
 from vertex_loadtest.rehearsal.loopback_cluster import start_loopback_cluster
-from vertex_loadtest.rehearsal.ports import free_port
 from vertex_loadtest.stats import load_stats
 
 RUN_TIME_S = 10

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vertex_loadtest.rehearsal.ports import free_port
+from vertex_loadtest.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_LOCUSTFILE = REPO.parent / "shared" / "baselines" / "seed_style_locustfile.py"

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from vertex_loadtest.rehearsal.ports import free_port
+from vertex_loadtest.ports import free_port
 from vertex_loadtest.rehearsal.prediction_server import Behaviour, PredictionServer
 from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
 

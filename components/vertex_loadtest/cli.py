@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from vertex_loadtest._version import __version__
-from vertex_loadtest.errors import BadInput
+from vertex_loadtest.errors import BadInput, InfrastructureFailure
 
 #: Modules whose ``register(subparsers)`` adds one or more subcommands.
 COMMAND_MODULES = (
@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "vertex_loadtest.rehearsal.command",
 )
 
+EXIT_INFRASTRUCTURE = 1
 EXIT_BAD_INPUT = 2
 
 
@@ -45,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BadInput as error:
         print(f"vertex-loadtest {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except InfrastructureFailure as error:
+        print(f"vertex-loadtest {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_INFRASTRUCTURE
 
 
 if __name__ == "__main__":

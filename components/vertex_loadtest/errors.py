@@ -6,6 +6,9 @@
 - :class:`TaskFailed` (also a ``RuntimeError``): a component did its job and the answer is "no":
   the gate did not pass, the load test stopped early, the cleanup left something behind. It fails
   the KFP task after the outputs are written.
+- :class:`InfrastructureFailure` (also a ``RuntimeError``): the run could not produce a verdict
+  (Locust died, workers never connected): not an SLO answer. The CLI prints it on one line and
+  exits 1.
 - Internal signals (:class:`DeadlineReached`, :class:`OperationFailed`, :class:`MalformedResponse`)
   that a runtime catches itself.
 
@@ -24,6 +27,10 @@ class VertexLoadtestError(Exception):
 
 class BadInput(VertexLoadtestError, ValueError):
     """Input the user must fix; the message says what, where, and how."""
+
+
+class InfrastructureFailure(VertexLoadtestError, RuntimeError):
+    """The run could not produce a verdict (not an SLO failure); the message says what broke."""
 
 
 class TaskFailed(VertexLoadtestError, RuntimeError):

@@ -67,6 +67,12 @@ def merge(histograms: Iterable[Mapping[float, int]]) -> dict[float, int]:
     return merged
 
 
+def readable(value_ms: float) -> float:
+    """Rounds a latency to 3 significant digits (6.52816 -> 6.53, 1234.5 -> 1230): what a number read by
+    people can mean. Reports, summaries and KFP Metrics show these; ``stats.json`` keeps full precision."""
+    return float(f"{value_ms:.3g}")
+
+
 def summarize(
     histogram: Mapping[float, int], count: int, total_ms: float, min_ms: float, max_ms: float
 ) -> dict[str, float | None]:

@@ -1,11 +1,12 @@
 """Resource labels this library puts on what a run creates, and the one way to spell their values.
 
-Vertex AI (like every Google Cloud resource) accepts at most 64 labels per resource, keys and values
-of at most 63 characters made of lowercase letters (international ones too: ``é``, ``ß``, ``ж``, and
-letters without case such as ``日``), digits, ``_`` and ``-``; a key starts with a letter. A pipeline job
-name such as ``Deploy_and_Test-20261125074417`` is not always a valid value, so the reference
-pipeline (which labels the endpoint) and the cleanup exit task (which finds it by that label) both
-call :func:`sanitize_label_value` on the job name: the same input always gives the same label.
+Vertex AI accepts at most 64 labels per resource, keys and values of at most 64 characters (its
+schema's own limit; most other Google Cloud services stop at 63) made of lowercase letters
+(international ones too: ``é``, ``ß``, ``ж``, and letters without case such as ``日``), digits, ``_``
+and ``-``; a key starts with a letter. A pipeline job name such as ``Deploy_and_Test-20261125074417``
+is not always a valid value, so the reference pipeline (which labels the endpoint) and the cleanup
+exit task (which finds it by that label) both call :func:`sanitize_label_value` on the job name:
+the same input always gives the same label.
 """
 
 import hashlib
@@ -17,7 +18,10 @@ from collections.abc import Mapping
 #: ``sanitize_label_value(<the run's job name>)``. The cleanup and the sweeper discover by it.
 RUN_LABEL_KEY = "vertex-loadtest-run"
 
-MAX_LABEL_LENGTH = 63
+#: What Vertex AI accepts (the v1 discovery document's ``labels`` description: 64 code points).
+MAX_LABEL_LENGTH = 64
+#: What :func:`sanitize_label_value` writes: 63, the Cloud-wide limit, so a run label fits anywhere.
+SANITIZED_LABEL_LENGTH = 63
 MAX_LABELS = 64
 _INVALID = re.compile(r"[^a-z0-9_-]+")
 #: Unicode categories of the letters a label may hold: lowercase (Ll) and caseless (Lo); with numbers
@@ -39,9 +43,9 @@ def sanitize_label_value(text: str) -> str:
         A label value matching ``[a-z0-9_-]{0,63}``.
     """
     value = _INVALID.sub("-", text.lower()).strip("-")
-    if len(value) > MAX_LABEL_LENGTH:
+    if len(value) > SANITIZED_LABEL_LENGTH:
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
-        value = f"{value[: MAX_LABEL_LENGTH - 9].rstrip('-')}-{digest}"
+        value = f"{value[: SANITIZED_LABEL_LENGTH - 9].rstrip('-')}-{digest}"
     return value
 
 
@@ -54,12 +58,12 @@ def _is_label_char(char: str) -> bool:
 
 
 def is_valid_label_key(key: str) -> bool:
-    """True when ``key`` is a valid Google Cloud label key: a letter, then up to 62 label characters."""
+    """True when ``key`` is a label key Vertex AI accepts: a letter, then up to 63 label characters."""
     return 0 < len(key) <= MAX_LABEL_LENGTH and _is_letter(key[0]) and all(_is_label_char(c) for c in key)
 
 
 def is_valid_label_value(value: str) -> bool:
-    """True when ``value`` is a valid Google Cloud label value (empty is allowed)."""
+    """True when ``value`` is a label value Vertex AI accepts (empty is allowed)."""
     return len(value) <= MAX_LABEL_LENGTH and all(_is_label_char(c) for c in value)
 
 
@@ -77,7 +81,7 @@ def label_problem(labels: Mapping[str, str]) -> str:
     for key, value in labels.items():
         if not is_valid_label_key(key) or not is_valid_label_value(value):
             return (
-                f"label {key}={value!r} is not a valid Google Cloud label: keys start with a lowercase "
+                f"label {key}={value!r} is not a label Vertex AI accepts: keys start with a lowercase "
                 f"letter, keys and values hold at most {MAX_LABEL_LENGTH} lowercase letters (international "
                 "ones too), digits, '_' and '-'"
             )

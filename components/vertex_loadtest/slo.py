@@ -53,6 +53,8 @@ LATENCY_METRICS = {
 #: Other metrics -> key in a stats entry.
 COUNT_METRICS = {"error_rate": "failure_rate", "failures": "failures", "rps": "rps", "requests": "requests"}
 METRICS = (*LATENCY_METRICS, *COUNT_METRICS)
+#: Metrics that are shares, written in percent: their margins read in percentage points.
+PERCENT_METRICS = frozenset({"error_rate"})
 
 LATENCY_UNITS = {"ms": Decimal(1), "s": Decimal(1000)}
 

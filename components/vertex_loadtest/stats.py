@@ -30,6 +30,7 @@ Percentiles are nearest rank on a 0.2%-resolution histogram (``vertex_loadtest.h
 """
 
 import json
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,19 @@ LATENCY_FIELDS = ("latency_ms", "failure_latency_ms", "all_latency_ms")
 #: the gate marks the run inconclusive, as it does a saturated CPU.
 LOOP_LAG_P99_LIMIT_MS = 5.0
 SECTIONS = ("versions", "target", "run", "load", "generator", "totals", "requests")
+#: What to do when every request was refused with 401/403 (the load-test log and the verdict say it).
+AUTH_ADVICE = (
+    "every request was refused with 401/403: the token is missing or expired. Run with auth google "
+    "(Application Default Credentials: `gcloud auth application-default login` on a workstation, the "
+    "pipeline's service account on Vertex AI, which needs roles/aiplatform.user); a locustfile that "
+    "fetches one token in on_start loses it after an hour: subclass VertexEndpointUser, which refreshes it"
+)
+
+
+def all_refused_auth(totals: Mapping[str, Any]) -> bool:
+    """True when requests were made and every one failed with 401/403 (error kind ``auth``)."""
+    requests = totals.get("requests") or 0
+    return bool(requests > 0 and (totals.get("errors") or {}).get("auth") == requests)
 
 
 class ErrorKind(StrEnum):

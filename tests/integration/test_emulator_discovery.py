@@ -111,9 +111,7 @@ def test_validation_limits_are_the_documented_ones(discovery: dict[str, Any]) ->
         assert f"up to {validation.MAX_DISPLAY_NAME_CHARS} characters long" in display_name
         labels = schemas[schema]["properties"]["labels"]["description"]
         documented = int(re.search(r"no longer than (\d+) characters", labels)[1])  # type: ignore[index]
-        # The Vertex AI schema says 64 code points; the Cloud-wide label rule (and so the emulator and the
-        # cleanup) says 63: never accept more than the schema allows.
-        assert documented >= MAX_LABEL_LENGTH and "International characters are allowed" in labels
+        assert documented == MAX_LABEL_LENGTH and "International characters are allowed" in labels
 
 
 # ----------------------------------------------------------------------- emitted JSON vs. schemas

@@ -14,7 +14,7 @@ import pytest
 
 from tests.loopback_http import loopback_server
 from vertex_loadtest.errors import BadInput
-from vertex_loadtest.locust_load_test import runner
+from vertex_loadtest.locust_load_test import locust_process, runner
 from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
 from vertex_loadtest.rehearsal.prediction_server import Behaviour, PredictionServer
 from vertex_loadtest.stats import load_stats
@@ -139,7 +139,7 @@ class Spinning(User):
 def run_spinning(tmp_path, prediction_server, monkeypatch):
     """Runs a 2 s test of a user that never yields, with a short deadline; returns the outcome."""
     monkeypatch.setattr(runner, "DEADLINE_GRACE_S", 2.0)
-    monkeypatch.setattr(runner, "INTERRUPT_GRACE_S", 2.0)
+    monkeypatch.setattr(locust_process, "INTERRUPT_GRACE_S", 2.0)
 
     def run(prelude: str):
         locustfile = tmp_path / "spinning.py"
@@ -225,7 +225,7 @@ def test_cpu_sampler_tells_a_saturated_generator_from_an_idle_one():
     for name, code in (("busy", "while True: pass"), ("idle", "import time; time.sleep(60)")):
         process = subprocess.Popen([sys.executable, "-c", code])
         try:
-            sampler = runner._CpuSampler(psutil.Process(process.pid))
+            sampler = locust_process.CpuSampler(psutil.Process(process.pid))
             for _ in range(8):
                 time.sleep(0.25)
                 sampler.sample()

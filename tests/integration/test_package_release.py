@@ -24,7 +24,7 @@ import pytest
 from scripts import images, release
 
 from vertex_loadtest._version import __version__
-from vertex_loadtest.rehearsal.ports import free_port
+from vertex_loadtest.ports import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

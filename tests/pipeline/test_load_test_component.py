@@ -7,6 +7,7 @@ from kfp import dsl, local
 
 from vertex_loadtest import LocustLoadTestOp
 from vertex_loadtest.artifact_types import VertexEndpoint
+from vertex_loadtest.histogram import readable
 from vertex_loadtest.stats import load_stats
 
 pytestmark = pytest.mark.slow
@@ -28,7 +29,7 @@ def test_component_writes_report_stats_and_metrics(local_runner, prediction_serv
     assert (Path(task.outputs["stats"].path) / "locust_stats.csv").exists()
     metrics = task.outputs["metrics"].metadata
     assert metrics["requests"] == stats["totals"]["requests"]
-    assert metrics["latency_p95_ms"] == stats["totals"]["latency_ms"]["p95"]
+    assert metrics["latency_p95_ms"] == readable(stats["totals"]["latency_ms"]["p95"])
     assert metrics["generator_loop_lag_p99_ms"] == stats["generator"]["loop_lag_ms"]["p99"] >= 0
 
 
@@ -71,4 +72,25 @@ def test_endpoint_artifact_and_gs_locustfile_through_a_pipeline(
     )
     name = "projects/p/locations/us-central1/endpoints/42"
     endpoint_pipeline(endpoint_name=name, locustfile_uri="gs://tests/locustfile.py")
-    assert served_paths and set(served_paths) == {f"/v1/{name}:predict"}
+    # One read of the endpoint (for a dedicated DNS name; this one has none), then load at :predict.
+    assert served_paths.count(f"/v1/{name}") == 1
+    assert set(served_paths) == {f"/v1/{name}", f"/v1/{name}:predict"}
+
+
+@dsl.pipeline
+def team_locustfile_pipeline(host: str, locustfile_uri: str):
+    locustfile = dsl.importer(artifact_uri=locustfile_uri, artifact_class=dsl.Artifact)
+    LocustLoadTestOp(host=host, locustfile=locustfile.output, users=2, run_time="3s", processes=1)
+
+
+def test_article_style_locustfile_runs_unchanged_in_the_component(
+    local_runner, prediction_server, gcs_emulator, monkeypatch
+):
+    """The file reads VERTEX_AI_ENDPOINT_HOST/PATH at import, as the exit-handler article's does."""
+    from google.cloud import storage
+
+    monkeypatch.setenv("BASELINE_NO_AUTH", "1")
+    article = Path(__file__).parents[1] / "data" / "article_locustfile.py"
+    storage.Client().create_bucket("team").blob("locustfile.py").upload_from_filename(str(article))
+    team_locustfile_pipeline(host=prediction_server.url, locustfile_uri="gs://team/locustfile.py")
+    assert prediction_server.counters.by_outcome.get("ok", 0) > 20

@@ -154,6 +154,10 @@ def test_rehearsal_passes_and_leaves_no_endpoint(tmp_path):
     code, stdout, output = run_demo(tmp_path)
     assert code == 0, output[-3000:]
     assert "Latency gate: ✅ PASSED" in stdout
+    # One screen: a line per task, the verdict, the paths; kfp.local's executor logs go to demo.log.
+    assert len(output.splitlines()) < 40, output
+    assert re.search(r"^  locust-load-test +ok \(\d+\.\ds\)$", stdout, re.MULTILINE), stdout
+    assert "Executing task" not in output and "Executing task" in (tmp_path / "demo.log").read_text()
     assert endpoints_left(stdout) == 0
     reports = list(tmp_path.glob("pipeline-root/*/locust-load-test/report"))
     assert reports and "<html" in reports[0].read_text().lower()
@@ -173,13 +177,16 @@ def test_rehearsal_gate_fails_and_the_cleanup_still_runs(tmp_path):
 def test_rehearsal_deploy_fails_and_the_cleanup_still_runs(tmp_path):
     code, stdout, output = run_demo(tmp_path, "--fail-deploy")
     assert code == 1, output[-3000:]
-    assert "Injected by --fail-deploy" in output
+    assert re.search(
+        r"^  model-deploy +FAILED .*\n +\S+Error: .*Injected by --fail-deploy", stdout, re.MULTILINE
+    )
     assert endpoints_left(stdout) == 0
     assert not list(tmp_path.glob("pipeline-root/*/locust-load-test/report")), "the load test must not run"
 
 
 @pytest.mark.slow
 def test_rehearsal_keeps_the_endpoint_on_success_when_asked(tmp_path):
-    code, stdout, output = run_demo(tmp_path, "--keep-on-success")
+    code, stdout, output = run_demo(tmp_path, "--keep-on-success", "--verbose")
     assert code == 0, output[-3000:]
+    assert "Executing task" in stdout, "--verbose shows kfp.local's own log"
     assert endpoints_left(stdout) == 1

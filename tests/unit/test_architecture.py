@@ -13,8 +13,6 @@ import pytest
 COMPONENTS = Path(__file__).resolve().parents[2] / "components"
 PACKAGE = COMPONENTS / "vertex_loadtest"
 MAX_LINES = 500
-#: Being split by other changes of issue 10; the skip goes when they land.
-SPLIT_IN_PROGRESS = {"rehearsal/vertex_emulator.py"}
 FORBIDDEN = ("vertex_loadtest.rehearsal", "tests")
 
 
@@ -65,8 +63,6 @@ def test_production_code_imports_neither_the_rehearsal_nor_the_tests(path: Path)
 
 @pytest.mark.parametrize("path", ALL_MODULES, ids=lambda path: str(path.relative_to(COMPONENTS)))
 def test_no_module_exceeds_500_lines(path: Path) -> None:
-    if str(path.relative_to(PACKAGE)) in SPLIT_IN_PROGRESS:
-        pytest.skip("split in progress (issue 10)")
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{path.relative_to(COMPONENTS)} has {lines} lines: split it by job"
 

@@ -223,3 +223,21 @@ def test_the_gate_runtime_imports_neither_kfp_nor_locust():
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_a_percentage_slo_margin_reads_in_percentage_points():
+    clean = markdown(judge(stats(), ["error_rate < 1%"]))
+    assert "| `error_rate < 1%` | 0% | < 1% | 1 pp to spare | ✅ pass |" in clean
+    breached = markdown(judge(stats(entry(failures=15)), ["error_rate < 1%"]))
+    assert "| 1.5% | < 1% | 0.5 pp over | ❌ fail |" in breached
+    latency_row = markdown(judge(stats(), ["p95 < 200ms"]))
+    assert "| +20 ms (+10.0%) |" in latency_row, "other SLOs keep their unit and relative margin"
+
+
+def test_a_run_refused_everywhere_says_the_token_is_missing_or_expired():
+    refused = stats(entry(failures=1000, errors={"server": 0, "auth": 1000}))
+    verdict = judge(refused, ["p95 < 200ms"])
+    assert verdict.status == FAILED
+    assert "the token is missing or expired" in markdown(verdict) and "auth google" in verdict.summary()
+    throttled = judge(stats(entry(failures=1000, errors={"server": 0, "throttled": 1000})), ["p95 < 200ms"])
+    assert "token" not in markdown(throttled)

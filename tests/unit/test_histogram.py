@@ -83,3 +83,10 @@ def test_cached_percentiles_equal_percentile_as_a_histogram_grows(batches, quant
     other = {1.0: 3}  # another histogram with the same shape is not answered from the cache
     assert cached(other, 3, 0.5) == 1.0
     assert cached({}, 0, 0.5) == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(6.52816, 6.53), (27.2403, 27.2), (1234.5, 1230.0), (0.04567, 0.0457), (0, 0.0)]
+)
+def test_readable_latencies_have_three_significant_digits(value, shown):
+    assert histogram.readable(value) == shown

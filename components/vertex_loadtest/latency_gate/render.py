@@ -16,7 +16,7 @@ from vertex_loadtest.latency_gate.verdict import (
     format_number,
     is_finite,
 )
-from vertex_loadtest.slo import Evaluation, format_value
+from vertex_loadtest.slo import PERCENT_METRICS, Evaluation, format_value
 
 #: The Markdown verdict stays well under this (the Vertex AI UI renders small artifacts inline).
 MAX_MARKDOWN_BYTES = 40_000
@@ -78,17 +78,7 @@ def _row(index: int, evaluation: Evaluation) -> str:
     bound = f"{threshold.operator} {format_value(threshold.metric, evaluation.bound)}"
     if threshold.uses_baseline:
         bound += f" (baseline {format_value(threshold.metric, evaluation.baseline)})"
-    if evaluation.margin is None:
-        margin = "n/a"
-    else:
-        margin = format_value(threshold.metric, evaluation.margin)
-        if evaluation.margin == 0:
-            margin += " (at the threshold)"
-        else:
-            if evaluation.margin > 0:
-                margin = "+" + margin
-            if evaluation.bound:
-                margin += f" ({evaluation.margin / abs(evaluation.bound) * 100:+.1f}%)"
+    margin = _margin(evaluation)
     result = "✅ pass" if evaluation.passed else "❌ fail"
     if evaluation.note:
         result += f": {evaluation.note}"
@@ -103,6 +93,27 @@ def _row(index: int, evaluation: Evaluation) -> str:
         _escape(result),
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+def _margin(evaluation: Evaluation) -> str:
+    """How far the observed value is from breaching: a percentage SLO's in percentage points
+    (``1 pp to spare``), any other's in its unit and relative to the threshold (``+20 ms (+10.0%)``)."""
+    metric, value = evaluation.threshold.metric, evaluation.margin
+    if value is None:
+        return "n/a"
+    if metric in PERCENT_METRICS:
+        points = f"{abs(value) * 100:.4g} pp"
+        return (
+            f"{points} (at the threshold)"
+            if value == 0
+            else f"{points} {'to spare' if value > 0 else 'over'}"
+        )
+    if value == 0:
+        return f"{format_value(metric, value)} (at the threshold)"
+    margin = ("+" if value > 0 else "") + format_value(metric, value)
+    if evaluation.bound:
+        margin += f" ({value / abs(evaluation.bound) * 100:+.1f}%)"
+    return margin
 
 
 def _run_lines(stats: Mapping[str, Any], baseline: Mapping[str, Any] | None) -> list[str]:

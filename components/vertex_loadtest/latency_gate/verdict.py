@@ -25,7 +25,7 @@ from typing import Any
 
 from vertex_loadtest.errors import BadInput
 from vertex_loadtest.slo import Evaluation, evaluate_all, format_value, parse_all, request_entry
-from vertex_loadtest.stats import LOOP_LAG_P99_LIMIT_MS, ErrorKind
+from vertex_loadtest.stats import AUTH_ADVICE, LOOP_LAG_P99_LIMIT_MS, ErrorKind, all_refused_auth
 
 #: Fewer requests than this make a run inconclusive by default (p99 needs 100 samples to be more
 #: than the maximum). Keep equal to the default of ``LatencyGateOp(min_requests=...)``.
@@ -171,10 +171,11 @@ def judge(
             "tasks, the users and the run time"
         )
     elif successes == 0:
-        failures.append(
+        reason = (
             f"none of the {requests} requests succeeded ({error_kinds(totals)}): a run with zero successful "
             f"requests never passes"
         )
+        failures.append(f"{reason}; {AUTH_ADVICE}" if all_refused_auth(totals) else reason)
     if run.get("complete") is False:
         reason = f"the run did not complete (stop reason: {run.get('stop_reason') or 'unknown'})"
         if allow_incomplete:

@@ -12,12 +12,16 @@
 - Open-model pacing when the run has a target rps, and a progress line every few seconds.
 - Early abort (k6's ``abortOnFail``): with ``abort_on_breach`` SLOs, the master stops the run once one
   has been breached at every check for ``ABORT_CHECKS`` seconds after the grace period.
-- At quit, the master writes everything the runtime needs for ``stats.json`` to the dump file.
+- The master writes everything the runtime needs for ``stats.json`` to the dump file with every
+  progress line, and a final one at quit: a Locust killed mid-run still leaves its numbers.
+- The HTML report names the team's locustfile as its script (Locust would name this plugin) and shows
+  latencies at 3 significant digits (``histogram.readable``).
 """
 
 import gc
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ from typing import Any
 import gevent
 import locust
 from locust import constant_throughput, events
+from locust import html as locust_html
 from locust import stats as locust_stats
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -64,6 +69,30 @@ def _log_response_time(self: Any, response_time: float | None) -> None:
 client_clock.install()
 locust_stats.StatsEntry._log_response_time = _log_response_time  # type: ignore[method-assign]
 locust_stats.calculate_response_time_percentile = histogram.PercentileCache()  # type: ignore[assignment]
+_render_template = locust_html.render_template_from
+
+
+def _is_latency(key: str) -> bool:
+    return key.endswith("_response_time") or key.startswith("response_time_percentile_") or key[0].isdigit()
+
+
+def _render_readable(file: str, **kwargs: Any) -> str:
+    """Renders Locust's templates; the HTML report with readable latencies (the live stats stay exact)."""
+    if file == "report.html":
+        args = kwargs["template_args"] = dict(kwargs["template_args"])
+        for table in ("requests_statistics", "response_time_statistics"):
+            args[table] = [
+                {key: histogram.readable(v) if _is_latency(key) else v for key, v in row.items()}
+                for row in args[table]
+            ]
+        args["history"] = [
+            {key: [v[0], histogram.readable(v[1])] if _is_latency(key) else v for key, v in point.items()}
+            for point in args["history"]
+        ]
+    return str(_render_template(file, **kwargs))  # type: ignore[no-untyped-call]
+
+
+locust_html.render_template_from = _render_readable  # type: ignore[assignment]
 
 
 @events.request.add_listener
@@ -98,6 +127,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     gc.collect()
     gc.freeze()
     gevent.get_hub().loop.update_now()  # timers set next (Locust's run time) count from now, not before
+    environment.locustfile = CONFIG.script or environment.locustfile
     if CONFIG.target_rps and environment.parsed_options is not None:
         per_user = CONFIG.target_rps / max(1, environment.parsed_options.num_users)
         for user_class in environment.user_classes:
@@ -194,6 +224,7 @@ def _report_progress(environment: Environment, interval_s: float) -> None:
             total.num_failures,
             failure_pct,
         )
+        _write_dump(runner, final=False)
 
 
 def _entry_dict(entry: locust_stats.StatsEntry) -> dict[str, Any]:
@@ -233,8 +264,16 @@ def _snapshot(runner: Any) -> dict[str, Any]:
     }
 
 
+def _write_dump(runner: Any, final: bool) -> None:
+    """Replaces the dump file in one step (the runtime may read it after Locust was killed)."""
+    if CONFIG.dump_path:
+        partial = Path(f"{CONFIG.dump_path}.partial")
+        partial.write_text(json.dumps({**_snapshot(runner), "final": final}), encoding="utf-8")
+        os.replace(partial, CONFIG.dump_path)
+
+
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
     runner = environment.runner
-    if CONFIG.dump_path and runner is not None and not isinstance(runner, WorkerRunner):
-        Path(CONFIG.dump_path).write_text(json.dumps(_snapshot(runner)), encoding="utf-8")
+    if runner is not None and not isinstance(runner, WorkerRunner):
+        _write_dump(runner, final=True)

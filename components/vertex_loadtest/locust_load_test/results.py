@@ -9,7 +9,13 @@ from typing import Any
 from vertex_loadtest import histogram
 from vertex_loadtest._version import __version__
 from vertex_loadtest.locust_load_test.recorder import Latencies
-from vertex_loadtest.stats import LOOP_LAG_P99_LIMIT_MS, SCHEMA_VERSION, ErrorKind
+from vertex_loadtest.stats import (
+    AUTH_ADVICE,
+    LOOP_LAG_P99_LIMIT_MS,
+    SCHEMA_VERSION,
+    ErrorKind,
+    all_refused_auth,
+)
 
 #: Achieving less than this share of a target rps marks the run as short of its target.
 RPS_SHORTFALL_RATIO = 0.9
@@ -139,7 +145,8 @@ def _iso(timestamp: float) -> str:
 
 
 def metrics(stats: dict[str, Any]) -> dict[str, float]:
-    """Returns the headline numbers for KFP Metrics; every value finite (NaN/inf break KFP)."""
+    """Returns the headline numbers for KFP Metrics (latencies at 3 significant digits, as people read
+    them); every value finite (NaN/inf break KFP)."""
     totals, latency = stats["totals"], stats["totals"]["latency_ms"]
     values: dict[str, float] = {
         "requests": totals["requests"],
@@ -154,7 +161,7 @@ def metrics(stats: dict[str, Any]) -> dict[str, float]:
         values["generator_loop_lag_p99_ms"] = lag_p99
     for key in ("mean", "p50", "p90", "p95", "p99", "p99.9", "max"):
         if latency[key] is not None:
-            values[f"latency_{key.replace('.', '_')}_ms"] = latency[key]
+            values[f"latency_{key.replace('.', '_')}_ms"] = histogram.readable(latency[key])
     return {key: float(value) for key, value in values.items() if math.isfinite(float(value))}
 
 
@@ -163,7 +170,7 @@ def summary(stats: dict[str, Any]) -> str:
     totals, run, latency = stats["totals"], stats["run"], stats["totals"]["latency_ms"]
 
     def ms(key: str) -> str:
-        return "-" if latency[key] is None else f"{latency[key]:g}ms"
+        return "-" if latency[key] is None else f"{histogram.readable(latency[key]):g} ms"
 
     errors = ", ".join(f"{kind} {n}" for kind, n in totals["errors"].items() if n) or "none"
     lines = [
@@ -182,6 +189,8 @@ def summary(stats: dict[str, Any]) -> str:
             f"target {stats['load']['target_rps']:g} rps, achieved {stats['load']['achieved_rps']:g} rps"
             + (" (SHORT of target)" if stats["load"]["rps_shortfall"] else "")
         )
+    if all_refused_auth(totals):
+        lines.append(AUTH_ADVICE)
     return "\n".join(lines)
 
 

@@ -44,6 +44,7 @@ class RunConfig:
         abort_on_breach: SLO expressions that stop the run early once breached.
         abort_grace_s: No early abort before this many seconds.
         expect_workers_max_wait_s: How long the master waits for its workers.
+        script: How the HTML report names the locustfile (the team's, not our plugin).
     """
 
     predict_path: str = ""
@@ -58,6 +59,7 @@ class RunConfig:
     abort_on_breach: tuple[str, ...] = ()
     abort_grace_s: float = parse_duration(DEFAULT_ABORT_GRACE, "abort grace")
     expect_workers_max_wait_s: int = DEFAULT_EXPECT_WORKERS_MAX_WAIT_S
+    script: str = ""
 
     def write(self, path: Path) -> dict[str, str]:
         """Writes this configuration to ``path``; returns the environment entry that points a child at it."""

@@ -2,23 +2,16 @@
 
 It runs in the component's own process and never imports locust or gevent there (they monkey-patch
 sockets and break the Google clients): it resolves the target, fetches and checks the locustfile and
-payloads, then runs the ``locust`` CLI as a child process with our plugin ahead of the locustfile.
-While the child runs it samples the generator's CPU, enforces a hard deadline, and turns SIGTERM
-(what Vertex sends on cancel) into SIGINT so Locust still writes its HTML report. At the end it
-writes ``report.html``, ``stats.json`` and Locust's CSVs to the output directory.
+payloads, then runs the ``locust`` CLI as a child process (``locust_process``) with our plugin ahead
+of the locustfile; every Locust process gets ``VERTEX_AI_ENDPOINT_HOST`` and ``VERTEX_AI_ENDPOINT_PATH``.
+At the end it writes ``report.html``, ``stats.json`` and Locust's CSVs to the output directory.
 """
 
-import contextlib
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
-import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -27,9 +20,17 @@ from typing import Any
 
 from vertex_loadtest import slo
 from vertex_loadtest.durations import parse_duration
-from vertex_loadtest.errors import BadInput
-from vertex_loadtest.locust_load_test import cluster, results, sources, target
+from vertex_loadtest.errors import BadInput, InfrastructureFailure
+from vertex_loadtest.locust_load_test import (
+    cluster,
+    locust_process,
+    locustfile_check,
+    results,
+    sources,
+    target,
+)
 from vertex_loadtest.locust_load_test import payloads as payload_files
+from vertex_loadtest.locust_load_test.locust_process import LocustProcess
 from vertex_loadtest.locust_load_test.run_config import (
     DEFAULT_ABORT_GRACE,
     DEFAULT_EXPECT_WORKERS_MAX_WAIT_S,
@@ -37,6 +38,7 @@ from vertex_loadtest.locust_load_test.run_config import (
     DEFAULT_REQUEST_TIMEOUT_S,
     RunConfig,
 )
+from vertex_loadtest.ports import free_port
 from vertex_loadtest.stats import StopReason, write_stats
 
 logger = logging.getLogger(__name__)
@@ -48,8 +50,6 @@ REPORT_FILE = "report.html"
 CSV_PREFIX = "locust"
 #: Time for Locust to start, stop users and write its reports, beyond run time and stop timeout.
 DEADLINE_GRACE_S = 30.0
-#: After SIGINT, how long Locust gets to write its reports before it is killed.
-INTERRUPT_GRACE_S = 7.0
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
     _check_numbers(test)
     if test.abort_on_breach:
         slo.parse_all(list(test.abort_on_breach), baseline_given=False)
-    resolved = target.resolve(test.host, test.endpoint, test.auth)
+    resolved = target.with_dedicated_dns(target.resolve(test.host, test.endpoint, test.auth))
     processes = test.processes or os.cpu_count() or 1
     # The Locust worker processes the master waits for: one per core here, or on every worker replica.
     if role.kind == "single":
@@ -141,8 +141,9 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             abort_on_breach=tuple(test.abort_on_breach),
             abort_grace_s=abort_grace_s,
             expect_workers_max_wait_s=test.expect_workers_max_wait_s,
+            script=test.locustfile or "(built-in VertexEndpointUser)",
         )
-        env = {**os.environ, **config.write(workdir / "run-config.json")}
+        env = {**os.environ, **config.write(workdir / "run-config.json"), **resolved.environment()}
         command = _locust_command(
             test, resolved.host, locustfile, run_time_s, processes, output, role, expected_workers
         )
@@ -160,9 +161,11 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
         deadline_s = run_time_s + test.stop_timeout_s + DEADLINE_GRACE_S
         if role.kind != "single":
             deadline_s += test.expect_workers_max_wait_s
-        child = _Child(command, env, deadline_s=deadline_s)
+        child = LocustProcess(command, env, deadline_s=deadline_s)
         stop_reason = child.run()
         if role.kind == "worker":
+            if child.returncode and not child.killed:
+                _raise_if_locustfile_broken(test, locustfile, env)
             logger.info(
                 "worker %s finished (exit code %s); the master writes the outputs",
                 role.name,
@@ -171,7 +174,7 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             return None
         dump_path = workdir / "dump.json"
         if not dump_path.exists():
-            child.raise_for_missing_stats(test, role)
+            _raise_for_missing_stats(child, test, locustfile, env, role)
         dump = json.loads(dump_path.read_text(encoding="utf-8"))
     lost_workers = sorted(worker for worker, state in dump.get("workers", {}).items() if state == "missing")
     if dump.get("aborted") and stop_reason is StopReason.RUN_TIME:
@@ -190,7 +193,9 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
             "ended_at": child.ended_at,
             "run_time_s": run_time_s,
             "stop_reason": stop_reason,
-            "complete": stop_reason is StopReason.RUN_TIME and child.returncode == 0,
+            "complete": stop_reason is StopReason.RUN_TIME
+            and child.returncode == 0
+            and bool(dump.get("final")),
             "lost_workers": lost_workers,
         },
         load={
@@ -203,6 +208,8 @@ def run_load_test(test: LoadTest, output_dir: str | Path, role: cluster.Role | N
         cpu_peak_percent=child.cpu_peak_percent,
     )
     stats_file = write_stats(stats, output)
+    if not dump.get("final"):
+        _raise_for_partial_stats(child, stats, stats_file, output / REPORT_FILE)
     print(results.summary(stats), flush=True)
     return Outcome(stats, output / REPORT_FILE, stats_file, output)
 
@@ -234,14 +241,7 @@ def _prepare_locustfile(test: LoadTest, workdir: Path) -> Path:
     path = sources.fetch(test.locustfile, workdir / "team_locustfile.py", "locustfile")
     if test.locustfile_sha256:
         sources.verify_sha256(path, test.locustfile_sha256, test.locustfile)
-    try:
-        compile(path.read_bytes(), test.locustfile, "exec")
-    except SyntaxError as error:
-        raise BadInput(
-            f"locustfile {test.locustfile} has a syntax error at line {error.lineno}: {error.msg}"
-        ) from None
-    except ValueError as error:
-        raise BadInput(f"locustfile {test.locustfile} is not Python source: {error}") from None
+    locustfile_check.check_syntax(path, test.locustfile)
     return path
 
 
@@ -269,6 +269,11 @@ def _locust_command(
     command = [sys.executable, "-m", "locust", "-f", f"{PLUGIN},{locustfile}", "--host", host]
     if processes > 1 and role.kind != "master":
         command += ["--processes", str(processes)]
+    if processes > 1 and role.kind == "single":
+        # Locust's own master binds every interface on the fixed port 5557: a second run on the
+        # machine would fail, and the port would be open to the network. Loopback, a free port.
+        port = str(free_port())
+        command += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
     if role.kind == "worker":
         return [
             *command,
@@ -322,134 +327,52 @@ def _mark_report(report: Path, notice: str) -> None:
         report.write_text(html.replace("<body>", f"<body>{banner}", 1), encoding="utf-8")
 
 
-class _Child:
-    """The Locust process tree: runs it, forwards SIGTERM as SIGINT, enforces the deadline, samples CPU."""
+def _raise_if_locustfile_broken(test: LoadTest, locustfile: Path, env: dict[str, str]) -> None:
+    """Raises BadInput when Locust failed because the team's locustfile raises while being imported."""
+    if test.locustfile:
+        error = locustfile_check.import_failure(locustfile, test.locustfile, env)
+        if error is not None:
+            raise error
 
-    def __init__(self, command: list[str], env: dict[str, str], deadline_s: float):
-        self.command, self.env, self.deadline_s = command, env, deadline_s
-        self.returncode: int | None = None
-        self.ended_at = 0.0
-        self.cpu_peak_percent = 0.0
-        self.last_lines: deque[str] = deque(maxlen=40)
-        self._interrupted: StopReason | None = None
 
-    def run(self) -> StopReason:
-        """Runs Locust to the end; returns why it stopped."""
-        process = subprocess.Popen(
-            self.command,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # a signal to our group must not reach Locust unconverted
+def _raise_for_missing_stats(
+    child: LocustProcess, test: LoadTest, locustfile: Path, env: dict[str, str], role: cluster.Role
+) -> None:
+    _raise_if_locustfile_broken(test, locustfile, env)
+    output = "\n".join(child.last_lines)
+    if "Gave up waiting for workers" in output:
+        replicas = ", ".join(role.workers) or "this machine's worker processes"
+        raise InfrastructureFailure(
+            f"the Locust master gave up waiting for its workers after {test.expect_workers_max_wait_s}s "
+            f"(expected from: {replicas}): check that every worker replica started and can reach port "
+            f"{role.master_port or 5557} of the master"
         )
-        reader = threading.Thread(target=self._relay_output, args=(process,), daemon=True)
-        reader.start()
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            self._supervise(process)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        reader.join(5)
-        self.returncode = process.returncode
-        self.ended_at = time.time()
-        return self._interrupted or StopReason.RUN_TIME
-
-    def _on_signal(self, signum: int, _frame: object) -> None:
-        logger.warning(
-            "received %s: stopping the load test and writing its reports", signal.Signals(signum).name
+    if "No User class found" in output:
+        raise BadInput(
+            f"locustfile {test.locustfile or '(built-in)'} defines no User class: subclass "
+            "vertex_loadtest.locust_load_test.vertex_user.VertexEndpointUser (or locust.User)"
         )
-        self._interrupted = self._interrupted or StopReason.INTERRUPTED
-
-    def _supervise(self, process: subprocess.Popen[str]) -> None:
-        import psutil
-
-        started = time.monotonic()
-        interrupted_at: float | None = None
-        sampler = _CpuSampler(psutil.Process(process.pid))
-        while process.poll() is None:
-            time.sleep(0.5)
-            sampler.sample()
-            if self._interrupted is None and time.monotonic() - started > self.deadline_s:
-                logger.error("load test passed its hard deadline of %.0fs: stopping it", self.deadline_s)
-                self._interrupted = StopReason.DEADLINE
-            if self._interrupted and interrupted_at is None:
-                interrupted_at = time.monotonic()
-                _signal_quietly(process.pid, signal.SIGINT)  # SIGINT, not SIGTERM: Locust then writes HTML
-            if interrupted_at is not None and time.monotonic() - interrupted_at > INTERRUPT_GRACE_S:
-                logger.error(
-                    "Locust did not stop within %.0fs of the interrupt: killing it", INTERRUPT_GRACE_S
-                )
-                _killpg_quietly(process.pid)
-                process.wait()
-        self.cpu_peak_percent = sampler.peak
-        if self._interrupted is None:
-            _killpg_quietly(process.pid)  # stray workers, if any
-
-    def _relay_output(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        with process.stdout:  # closed at EOF, so the pipe does not outlive the run
-            for line in process.stdout:
-                self.last_lines.append(line.rstrip())
-                sys.stderr.write(line)
-
-    def raise_for_missing_stats(self, test: LoadTest, role: cluster.Role) -> None:
-        output = "\n".join(self.last_lines)
-        if "Gave up waiting for workers" in output:
-            replicas = ", ".join(role.workers) or "this machine's worker processes"
-            raise RuntimeError(
-                f"the Locust master gave up waiting for its workers after "
-                f"{test.expect_workers_max_wait_s}s "
-                f"(expected from: {replicas}): check that every worker replica started and can reach port "
-                f"{role.master_port or 5557} of the master. Last output:\n{output}"
-            )
-        if "No User class found" in output:
-            raise BadInput(
-                f"locustfile {test.locustfile or '(built-in)'} defines no User class: subclass "
-                "vertex_loadtest.locust_load_test.vertex_user.VertexEndpointUser (or locust.User)"
-            )
-        raise RuntimeError(
-            f"Locust exited with code {self.returncode} without writing its statistics "
-            f"(an infrastructure failure, not an SLO verdict). Last output:\n{output}"
-        )
+    raise InfrastructureFailure(
+        f"Locust {_how_it_ended(child)} without writing its statistics (an infrastructure failure, "
+        "not an SLO verdict; its output is above)"
+    )
 
 
-class _CpuSampler:
-    """Peak CPU of the busiest Locust process, averaged over the last few samples."""
-
-    WINDOW = 4
-
-    def __init__(self, root: Any):
-        self.root = root
-        self.history: dict[int, deque[float]] = {}
-        self.processes: dict[int, Any] = {}
-        self.peak = 0.0
-
-    def sample(self) -> None:
-        import psutil
-
-        try:
-            tree = [self.root, *self.root.children(recursive=True)]
-        except psutil.Error:
-            return
-        for process in tree:
-            known = self.processes.setdefault(process.pid, process)
-            try:
-                percent = known.cpu_percent(None)
-            except psutil.Error:
-                continue
-            window = self.history.setdefault(process.pid, deque(maxlen=self.WINDOW))
-            window.append(percent)
-            if len(window) == self.WINDOW:
-                self.peak = max(self.peak, sum(window) / len(window))
+def _raise_for_partial_stats(
+    child: LocustProcess, stats: dict[str, Any], stats_file: Path, report: Path
+) -> None:
+    """Locust died before its final statistics: stats.json holds its last progress snapshot (incomplete)."""
+    how = _how_it_ended(child)
+    if not report.exists():
+        report.write_text("<!doctype html><html><body></body></html>\n", encoding="utf-8")
+        _mark_report(report, f"Locust {how} before writing its report; {stats_file.name} has its numbers")
+    raise InfrastructureFailure(
+        f"Locust {how} before the end of the run: {stats_file} holds what it measured until "
+        f"{stats['run']['ended_at']}, marked incomplete"
+    )
 
 
-def _signal_quietly(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
-
-
-def _killpg_quietly(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+def _how_it_ended(child: LocustProcess) -> str:
+    if child.killed:
+        return f"was killed after ignoring the interrupt for {locust_process.INTERRUPT_GRACE_S:.0f}s"
+    return f"exited with code {child.returncode}"

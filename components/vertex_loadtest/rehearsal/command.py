@@ -1,9 +1,11 @@
 """``vertex-loadtest demo`` and ``vertex-loadtest emulator``: the local rehearsal's command line."""
 
+from __future__ import annotations
+
 import argparse
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = subparsers.add_parser(
         "demo", help="rehearse the reference pipeline on this machine: emulators, local model, kfp.local"
     )
@@ -18,6 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--keep-on-success", action="store_true", help="keep the endpoint when the gate passes")
     demo.add_argument("--run-time", default="20s", help="length of the load test (default: 20s)")
     demo.add_argument("--users", type=int, default=10, help="concurrent Locust users (default: 10)")
+    demo.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show every task's log here (default: one line per task; the rest goes to OUTPUT_DIR/demo.log)",
+    )
     demo.set_defaults(handler=_demo)
 
     emulator = subparsers.add_parser(

@@ -8,6 +8,9 @@
    are the production components.
 3. Prints the verdict, the report paths, and ends with ``endpoints left: N`` counted from the emulator.
 
+By default the screen shows one line per task, the verdict and the paths; everything else goes to
+``demo.log`` in the output directory (``--verbose`` shows it as it happens; ``console.py``).
+
 Exit 0 when the pipeline succeeded, 1 when it failed (``--slo 'p95 < 1ms'``, ``--fail-deploy``).
 """
 
@@ -19,20 +22,18 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from vertex_loadtest.rehearsal.ports import free_port
+from vertex_loadtest.ports import free_port
+from vertex_loadtest.rehearsal.console import demo_console
 
 PROJECT, LOCATION = "rehearsal-project", "us-central1"
 BUCKET, LOCUSTFILE_OBJECT = "rehearsal-tests", "perf/locustfile.py"
 SERVER_START_TIMEOUT_S = 30
 #: Read as a file, never imported here: importing it would import locust (and gevent's patches).
 SAMPLE_LOCUSTFILE = Path(__file__).resolve().parent / "sample_locustfile.py"
-
-
-def say(message: str) -> None:
-    print(f"[demo] {message}", flush=True)
+LOG_FILE = "demo.log"
 
 
 @contextlib.contextmanager
@@ -123,13 +124,27 @@ def _newest(root: Path, pattern: str) -> Path | None:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Runs the rehearsal; see the module docstring."""
+    output = Path(args.output_dir).resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    log = output / LOG_FILE
+    with demo_console(log, args.verbose) as show:
+        if not args.verbose:
+            show(f"[demo] everything but this summary goes to {log} (--verbose shows it here)")
+        succeeded, left = _rehearse(args, output, lambda message: show(f"[demo] {message}"), show)
+    print(f"endpoints left: {left}", flush=True)
+    return 0 if succeeded else 1
+
+
+def _rehearse(
+    args: argparse.Namespace, output: Path, say: Callable[[str], None], show: Callable[[str], None]
+) -> tuple[bool, int]:
+    """Runs the pipeline; returns whether it succeeded and how many endpoints are left."""
     from kfp import local
 
     from vertex_loadtest.pipelines.deploy_and_test import DEFAULT_SLOS, build_pipeline
     from vertex_loadtest.rehearsal.standins import endpoint_create, model_deploy
     from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
 
-    output = Path(args.output_dir).resolve()
     pipeline_root = output / "pipeline-root"
     pipeline_root.mkdir(parents=True, exist_ok=True)
     slos = args.slo or DEFAULT_SLOS
@@ -143,11 +158,11 @@ def run_demo(args: argparse.Namespace) -> int:
                 VERTEX_LOADTEST_API_ENDPOINT=vertex.api_endpoint,
             )
         )
-        say(f"GCS emulator {storage_url}, Vertex AI emulator {vertex.api_endpoint}")
+        print(f"[demo] GCS emulator {storage_url}, Vertex AI emulator {vertex.api_endpoint}", flush=True)
         model_url = stack.enter_context(model_server())
         locustfile_uri, locustfile_sha256 = upload_locustfile()
         model_name = register_model(model_url)
-        say(f"model {model_name} served by {model_url}; locustfile {locustfile_uri}")
+        print(f"[demo] model {model_name} served by {model_url}; locustfile {locustfile_uri}", flush=True)
         if args.fail_deploy:
             vertex.fail_operations("deployModel", message="Injected by --fail-deploy: the deployment failed.")
             say("--fail-deploy: the model deployment will fail")
@@ -172,17 +187,15 @@ def run_demo(args: argparse.Namespace) -> int:
             say(f"the pipeline failed: {error}")
             succeeded = False
         say(f"pipeline {'SUCCEEDED' if succeeded else 'FAILED'} in {time.monotonic() - started:.0f}s")
-        _print_outputs(pipeline_root)
-        left = len(vertex.endpoints())
-    print(f"endpoints left: {left}", flush=True)
-    return 0 if succeeded else 1
+        _show_outputs(pipeline_root, say, show)
+        return succeeded, len(vertex.endpoints())
 
 
-def _print_outputs(pipeline_root: Path) -> None:
-    """Prints the verdict and where each report is (kfp.local keeps ``<run>/<task>/<output>``)."""
+def _show_outputs(pipeline_root: Path, say: Callable[[str], None], show: Callable[[str], None]) -> None:
+    """Shows the verdict's headline and table, and where each report is (``<run>/<task>/<output>``)."""
     verdict = _newest(pipeline_root, "latency-gate*/verdict")
     if verdict is not None:
-        print(f"\n{verdict.read_text(encoding='utf-8')}", flush=True)
+        show(f"\n{_headline(verdict.read_text(encoding='utf-8'))}\n")
     for label, pattern in (
         ("load test report (HTML)", "locust-load-test/report"),
         ("load test stats", "locust-load-test/stats/stats.json"),
@@ -191,3 +204,10 @@ def _print_outputs(pipeline_root: Path) -> None:
     ):
         path = _newest(pipeline_root, pattern)
         say(f"{label}: {path if path else '(not produced: the pipeline stopped before it)'}")
+
+
+def _headline(verdict: str) -> str:
+    """The verdict's title, summary and SLO table: what it says before its notes and run details."""
+    lines = verdict.strip().splitlines()
+    table_end = max((i for i, line in enumerate(lines) if line.startswith("|")), default=len(lines) - 1)
+    return "\n".join(lines[: table_end + 1])

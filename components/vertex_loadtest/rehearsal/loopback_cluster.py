@@ -31,7 +31,7 @@ def loopback_cluster_specs(port: int, workers: int) -> list[str]:
 
 def start_loopback_cluster(
     load_test_args: Sequence[str], workers: int, port: int, output_root: Path, **popen: object
-) -> list[subprocess.Popen]:
+) -> list[subprocess.Popen[bytes]]:
     """Starts a master and ``workers`` workers as ``vertex-loadtest load-test`` processes on 127.0.0.1.
 
     Args:

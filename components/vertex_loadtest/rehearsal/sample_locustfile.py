@@ -25,9 +25,9 @@ class ReviewUser(VertexEndpointUser):
     wait_time = between(0.01, 0.05)
 
     @task(4)
-    def one_review(self):
+    def one_review(self) -> None:
         self.predict([{"text": random.choice(REVIEWS)}], name=":predict short")
 
     @task(1)
-    def batch_of_reviews(self):
+    def batch_of_reviews(self) -> None:
         self.predict([{"text": random.choice(REVIEWS)} for _ in range(8)], name=":predict batch")

@@ -23,7 +23,7 @@ def endpoint_create(
     encryption_spec_key_name: str = "",
     network: str = "",
     project: str = "",
-):
+) -> None:
     """Creates a Vertex AI endpoint, like ``EndpointCreateOp``.
 
     Args:
@@ -72,7 +72,7 @@ def model_deploy(
     enable_access_logging: bool = False,
     explanation_metadata: dict = {},  # noqa: B006
     explanation_parameters: dict = {},  # noqa: B006
-):
+) -> None:
     """Deploys a model to an endpoint, like ``ModelDeployOp``.
 
     Args:

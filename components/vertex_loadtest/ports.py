@@ -1,4 +1,4 @@
-"""Ports for the rehearsal's servers on loopback."""
+"""Free TCP ports on loopback: for the local Locust master and the rehearsal's servers."""
 
 import socket
 
