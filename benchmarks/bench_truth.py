@@ -24,8 +24,8 @@ from typing import Any
 
 from benchmarks.truth_server import TruthServer, nearest_rank
 from vertex_loadtest.locust_load_test.runner import LoadTest, run_load_test
+from vertex_loadtest.ports import free_port
 from vertex_loadtest.rehearsal.loopback_cluster import start_loopback_cluster
-from vertex_loadtest.rehearsal.ports import free_port
 from vertex_loadtest.stats import load_stats
 
 RUN_TIME_S = 15

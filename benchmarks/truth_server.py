@@ -27,7 +27,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from vertex_loadtest.rehearsal.ports import free_port
+from vertex_loadtest.ports import free_port
 
 BODY = b'{"predictions": [[0.42]], "deployedModelId": "1"}'
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
