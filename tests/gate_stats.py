@@ -74,6 +74,7 @@ def stats(
     target_rps: float | None = None,
     achieved_rps: float | None = None,
     rps_shortfall: bool = False,
+    loop_lag_p99_ms: float | None = 0.05,
 ) -> dict[str, Any]:
     """A whole stats.json dict; ``requests`` defaults to one ``POST :predict`` equal to the totals."""
     totals = totals if totals is not None else entry()
@@ -99,7 +100,15 @@ def stats(
             "achieved_rps": achieved_rps if achieved_rps is not None else totals["rps"],
             "rps_shortfall": rps_shortfall,
         },
-        "generator": {"cpu_peak_percent": cpu_peak_percent, "saturated": saturated},
+        "generator": {
+            "cpu_peak_percent": cpu_peak_percent,
+            "saturated": saturated,
+            "loop_lag_ms": {
+                "p50": None if loop_lag_p99_ms is None else loop_lag_p99_ms / 4,
+                "p99": loop_lag_p99_ms,
+                "max": None if loop_lag_p99_ms is None else loop_lag_p99_ms * 3,
+            },
+        },
         "totals": totals,
         "requests": requests,
     }

@@ -12,9 +12,12 @@ Schema version 1 (``docs/stats-schema.md`` shows an example)::
                       lost_workers}                     Locust workers that vanished mid-test
     load             {users, spawn_rate, processes, target_rps (or null), achieved_rps,
                       rps_shortfall (bool)}
-    generator        {cpu_peak_percent, runnable_peak_percent, saturated (bool)}
-                                                        runnable: on a CPU or waiting for one;
-                                                        saturated: either at 90% or more
+    generator        {cpu_peak_percent, runnable_peak_percent, saturated (bool),
+                      loop_lag_ms {p50, p99, max}}      runnable: on a CPU or waiting for one;
+                                                        saturated: either at 90% or more;
+                                                        loop lag: delay the generator's own work
+                                                        added to events due on its loop (ms), over
+                                                        every process that runs users; null: none
     totals           ENTRY over every request
     requests         {"METHOD name": ENTRY}            e.g. "POST :predict"
     error_messages   [{request, error, occurrences}]   the 20 most frequent failure messages
@@ -57,6 +60,9 @@ LATENCY_KEYS = ("min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")
 LATENCY_FIELDS = ("latency_ms", "failure_latency_ms", "all_latency_ms")
 #: ``capacity.limited_by`` when the load generator, not the endpoint, stopped a sweep.
 LIMITED_BY_GENERATOR = "generator"
+#: A generator whose event loop woke later than this at p99 (ms) delayed the responses it timed:
+#: the gate marks the run inconclusive, as it does a saturated CPU.
+LOOP_LAG_P99_LIMIT_MS = 5.0
 SECTIONS = ("versions", "target", "run", "load", "generator", "totals", "requests")
 #: What to do when every request was refused with 401/403 (the load-test log and the verdict say it).
 AUTH_ADVICE = (

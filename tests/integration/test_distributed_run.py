@@ -69,6 +69,8 @@ def test_master_merges_two_workers_exactly(tmp_path):
     samples = [float(v) for path in raw.iterdir() for v in path.read_text().split()]
     for key, quantile in {"p50": 0.5, "p95": 0.95, "p99": 0.99}.items():
         assert stats["totals"]["latency_ms"][key] == pytest.approx(nearest_rank(samples, quantile), rel=0.005)
+    # The master runs no users and no lag probe: these samples came from the workers' reports.
+    assert stats["generator"]["loop_lag_ms"]["p50"] is not None
     assert not (tmp_path / "replica1" / "stats.json").exists(), "only the master writes outputs"
 
 

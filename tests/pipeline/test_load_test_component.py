@@ -30,6 +30,7 @@ def test_component_writes_report_stats_and_metrics(local_runner, prediction_serv
     metrics = task.outputs["metrics"].metadata
     assert metrics["requests"] == stats["totals"]["requests"]
     assert metrics["latency_p95_ms"] == readable(stats["totals"]["latency_ms"]["p95"])
+    assert metrics["generator_loop_lag_p99_ms"] == stats["generator"]["loop_lag_ms"]["p99"] >= 0
 
 
 @dsl.pipeline

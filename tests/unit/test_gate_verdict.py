@@ -13,6 +13,7 @@ from vertex_loadtest.errors import BadInput, GateFailed
 from vertex_loadtest.latency_gate.gate import run_gate
 from vertex_loadtest.latency_gate.render import MAX_MARKDOWN_BYTES, markdown
 from vertex_loadtest.latency_gate.verdict import DEFAULT_MIN_REQUESTS, GateStatus, judge
+from vertex_loadtest.stats import LOOP_LAG_P99_LIMIT_MS
 
 PASSED, FAILED, INCONCLUSIVE = GateStatus.PASSED, GateStatus.FAILED, GateStatus.INCONCLUSIVE
 
@@ -72,6 +73,16 @@ def test_a_saturated_generator_is_inconclusive_unless_allowed():
         "saturated (CPU peak 98.5%): it measured its own queueing, not the endpoint"
         in verdict.inconclusive[0]
     )
+    assert judge(data, SLOS, allow_inconclusive=True).status == PASSED
+
+
+def test_a_lagging_event_loop_is_inconclusive_unless_allowed():
+    assert judge(stats(loop_lag_p99_ms=LOOP_LAG_P99_LIMIT_MS), SLOS).status == PASSED  # at the limit
+    assert judge(stats(loop_lag_p99_ms=None), SLOS).status == PASSED  # no samples (an older stats.json)
+    data = stats(loop_lag_p99_ms=12.5)
+    verdict = judge(data, SLOS)
+    assert verdict.status == INCONCLUSIVE
+    assert "event loop woke 12.5 ms late at p99 (limit 5 ms)" in verdict.inconclusive[0]
     assert judge(data, SLOS, allow_inconclusive=True).status == PASSED
 
 

@@ -66,6 +66,25 @@ def test_memory_is_bounded_by_buckets_not_samples():
     assert len(counts) < math.log(60_000) / math.log(histogram.RATIO) + 10
 
 
+@given(
+    st.lists(st.lists(st.floats(min_value=0.5, max_value=60_000), min_size=1, max_size=60), min_size=1),
+    st.lists(st.sampled_from([0.5, 0.66, 0.9, 0.95, 0.99, 0.999, 1.0]), min_size=1, max_size=8),
+)
+def test_cached_percentiles_equal_percentile_as_a_histogram_grows(batches, quantiles):
+    cached = histogram.PercentileCache()
+    recorded: dict[float, int] = {}
+    count = 0
+    for batch in batches:  # the same dict object, growing between rounds of questions
+        for value in batch:
+            recorded[histogram.bucket(value)] = recorded.get(histogram.bucket(value), 0) + 1
+        count += len(batch)
+        for quantile in quantiles:
+            assert cached(recorded, count, quantile) == histogram.percentile(recorded, count, quantile)
+    other = {1.0: 3}  # another histogram with the same shape is not answered from the cache
+    assert cached(other, 3, 0.5) == 1.0
+    assert cached({}, 0, 0.5) == 0
+
+
 @pytest.mark.parametrize(
     ("value", "shown"), [(6.52816, 6.53), (27.2403, 27.2), (1234.5, 1230.0), (0.04567, 0.0457), (0, 0.0)]
 )

@@ -6,7 +6,8 @@
   (``target.api`` chat or stream-raw) without a single output token;
 * ``run.complete == false`` fails unless ``allow_incomplete``;
 * the run is *inconclusive* (a failure unless ``allow_inconclusive``) when the load generator was
-  saturated (it measured its own queueing), when an open-model target rate was not reached
+  saturated or its event loop lagged past ``LOOP_LAG_P99_LIMIT_MS`` at p99 (it measured its own
+  queueing), when an open-model target rate was not reached
   (``load.rps_shortfall``: coordinated omission hides latency), or when it made fewer than
   ``min_requests`` requests;
 * an expression with no observed value (a latency with no successful request) never passes;
@@ -27,7 +28,13 @@ from typing import Any
 
 from vertex_loadtest.errors import BadInput
 from vertex_loadtest.slo import Evaluation, evaluate_all, format_value, parse_all, request_entry
-from vertex_loadtest.stats import AUTH_ADVICE, LIMITED_BY_GENERATOR, ErrorKind, all_refused_auth
+from vertex_loadtest.stats import (
+    AUTH_ADVICE,
+    LIMITED_BY_GENERATOR,
+    LOOP_LAG_P99_LIMIT_MS,
+    ErrorKind,
+    all_refused_auth,
+)
 
 #: Fewer requests than this make a run inconclusive by default (p99 needs 100 samples to be more
 #: than the maximum). Keep equal to the default of ``LatencyGateOp(min_requests=...)``.
@@ -207,6 +214,13 @@ def judge(
         inconclusive.append(
             f"the load generator was saturated{at}: it measured its own queueing, not the endpoint; give the "
             f"load test more CPU or processes, or fewer users"
+        )
+    lag: Any = (generator.get("loop_lag_ms") or {}).get("p99")
+    if is_finite(lag) and lag > LOOP_LAG_P99_LIMIT_MS:
+        inconclusive.append(
+            f"the load generator's event loop woke {format_number(lag)} ms late at p99 (limit "
+            f"{format_number(LOOP_LAG_P99_LIMIT_MS)} ms): responses waited for it, so it timed its own "
+            f"delay; run fewer users per process, more processes, or a lighter locustfile"
         )
     if load.get("rps_shortfall"):
         inconclusive.append(

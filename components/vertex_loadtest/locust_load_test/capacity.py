@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from vertex_loadtest import slo
-from vertex_loadtest.stats import LIMITED_BY_GENERATOR
+from vertex_loadtest.stats import LIMITED_BY_GENERATOR, LOOP_LAG_P99_LIMIT_MS
 
 #: ``limited_by`` when the load generator, not the endpoint, stopped the sweep.
 GENERATOR = LIMITED_BY_GENERATOR
@@ -153,7 +153,8 @@ def judge_stage(
     run, generator, totals = stats["run"], stats["generator"], stats["totals"]
     if not run["complete"]:
         return StageVerdict.INCONCLUSIVE, (f"stage did not complete ({run['stop_reason']})",)
-    if generator["saturated"]:
+    lag_p99 = (generator.get("loop_lag_ms") or {}).get("p99")
+    if generator["saturated"] or (lag_p99 is not None and lag_p99 > LOOP_LAG_P99_LIMIT_MS):
         return StageVerdict.INCONCLUSIVE, (GENERATOR,)
     if totals["successes"] == 0:
         return StageVerdict.BREACHED, (NO_SUCCESS,)

@@ -8,6 +8,9 @@
   TTFT, TPOT, ITL, tokens and goodput (``generation_stats``, from the ``generation`` a
   ``VertexChatUser`` puts in the request's context), merged from the workers through Locust's
   ``report_to_master`` / ``worker_report`` events.
+- Request clocks that do not run while other users work (``client_clock``); percentiles computed
+  once per histogram state, not once per percentile; the start-up heap frozen out of the collector.
+- Event-loop lag of every process that runs users (``loop_lag.LoopLag``), merged the same way.
 - Open-model pacing when the run has a target rps: each user sends at its share of the rate, on its
   own schedule, at a phase spread evenly over one interval (Locust starts a second's users at once:
   in step they would arrive in bursts); a user that falls behind by more than an interval does not
@@ -22,6 +25,7 @@
   latencies at 3 significant digits (``histogram.readable``).
 """
 
+import gc
 import itertools
 import json
 import logging
@@ -41,8 +45,9 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from vertex_loadtest import histogram, slo
 from vertex_loadtest.errors import BadInput
-from vertex_loadtest.locust_load_test import goodput, results
+from vertex_loadtest.locust_load_test import client_clock, goodput, results
 from vertex_loadtest.locust_load_test.generation_stats import GenerationRecorder
+from vertex_loadtest.locust_load_test.loop_lag import LoopLag
 from vertex_loadtest.locust_load_test.recorder import Recorder, classify
 from vertex_loadtest.locust_load_test.run_config import RunConfig
 from vertex_loadtest.stats import StopReason
@@ -50,8 +55,10 @@ from vertex_loadtest.stats import StopReason
 CONFIG = RunConfig.from_environment()
 RECORDER = Recorder()
 GENERATION = GenerationRecorder(goodput.parse(CONFIG.goodput), CONFIG.series_window_s)
+LOOP_LAG = LoopLag()
 REPORT_KEY = "vertex_loadtest"
 GENERATION_KEY = "vertex_loadtest_generation"
+LAG_REPORT_KEY = "vertex_loadtest_loop_lag"
 #: Consecutive one-second checks an SLO must fail, after the grace period, before the run is aborted.
 ABORT_CHECKS = 3
 ABORTED: dict[str, Any] = {}  # why the run was aborted early, once it was
@@ -74,8 +81,9 @@ def _log_response_time(self: Any, response_time: float | None) -> None:
     self.response_times[histogram.bucket(response_time)] += 1
 
 
+client_clock.install()
 locust_stats.StatsEntry._log_response_time = _log_response_time  # type: ignore[method-assign]
-locust_stats.calculate_response_time_percentile = histogram.percentile  # type: ignore[assignment]
+locust_stats.calculate_response_time_percentile = histogram.PercentileCache()  # type: ignore[assignment]
 _render_template = locust_html.render_template_from
 
 
@@ -125,16 +133,23 @@ def _on_request(
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
     data[REPORT_KEY] = RECORDER.take()
     data[GENERATION_KEY] = GENERATION.take()
+    data[LAG_REPORT_KEY] = LOOP_LAG.take()
 
 
 @events.worker_report.add_listener
 def _on_worker_report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
     RECORDER.merge(data.get(REPORT_KEY, {}))
     GENERATION.merge(data.get(GENERATION_KEY, {}))
+    LOOP_LAG.merge(data.get(LAG_REPORT_KEY))
 
 
 @events.init.add_listener
 def _on_init(environment: Environment, **_kwargs: Any) -> None:
+    # Everything imported so far lives for the whole run: out of the collector's reach, a full
+    # collection pauses the event loop for well under a millisecond instead of ~100 (docs/measurement.md).
+    gc.collect()
+    gc.freeze()
+    gevent.get_hub().loop.update_now()  # timers set next (Locust's run time) count from now, not before
     environment.locustfile = CONFIG.script or environment.locustfile
     if CONFIG.target_rps and environment.parsed_options is not None:
         interval_s = max(1, environment.parsed_options.num_users) / CONFIG.target_rps
@@ -142,6 +157,8 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
             _pace(user_class, interval_s)
     if isinstance(environment.runner, MasterRunner):
         _await_workers(environment.runner, CONFIG.expect_workers, CONFIG.expect_workers_max_wait_s)
+    if not isinstance(environment.runner, MasterRunner):
+        gevent.spawn(LOOP_LAG.probe, environment)
     if not isinstance(environment.runner, WorkerRunner):
         gevent.spawn(_report_progress, environment, CONFIG.progress_interval_s)
         if CONFIG.abort_on_breach:
@@ -176,10 +193,11 @@ def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
 
 
 def _forget_warmup(environment: Environment) -> None:
-    """Starts this process's statistics afresh (Locust's entries, errors and our recorder)."""
+    """Starts this process's statistics afresh (Locust's entries, errors and our recorders)."""
     if environment.runner is not None:
         environment.runner.stats.reset_all()
-    RECORDER.take()
+    for recorder in (RECORDER, GENERATION, LOOP_LAG):
+        recorder.take()
     logger.info("warm-up of %gs over: statistics start now", CONFIG.warmup_s)
 
 
@@ -296,6 +314,7 @@ def _snapshot(runner: Any) -> dict[str, Any]:
         "total": _entry_dict(stats.total),
         "recorder": RECORDER.to_dict(),
         "generation": GENERATION.to_dict(),
+        "loop_lag": LOOP_LAG.latencies.to_dict(),
         "errors": [
             {"method": e.method, "name": e.name, "error": str(e.error), "occurrences": e.occurrences}
             for e in stats.errors.values()

@@ -10,7 +10,13 @@ from vertex_loadtest import histogram
 from vertex_loadtest._version import __version__
 from vertex_loadtest.locust_load_test import generation_stats
 from vertex_loadtest.locust_load_test.recorder import Latencies
-from vertex_loadtest.stats import AUTH_ADVICE, SCHEMA_VERSION, ErrorKind, all_refused_auth
+from vertex_loadtest.stats import (
+    AUTH_ADVICE,
+    LOOP_LAG_P99_LIMIT_MS,
+    SCHEMA_VERSION,
+    ErrorKind,
+    all_refused_auth,
+)
 
 #: Achieving less than this share of a target rps marks the run as short of its target.
 RPS_SHORTFALL_RATIO = 0.9
@@ -76,6 +82,7 @@ def build_stats(
             "cpu_peak_percent": round(cpu_peak_percent, 1),
             "runnable_peak_percent": round(runnable_peak_percent, 1),
             "saturated": max(cpu_peak_percent, runnable_peak_percent) >= SATURATION_PERCENT,
+            "loop_lag_ms": _loop_lag(dump.get("loop_lag")),
         },
         "totals": totals,
         "requests": requests,
@@ -95,6 +102,14 @@ def _add_generation(entry: dict[str, Any], generated: dict[str, Any] | None, dur
     summary = generation_stats.summary(generated, entry["requests"], duration)
     if summary is not None:
         entry["generation"] = summary
+
+
+def _loop_lag(recorded: dict[str, Any] | None) -> dict[str, float | None]:
+    lag = Latencies()
+    if recorded:
+        lag.merge(recorded)
+    summary = lag.summary()
+    return {key: summary[key] for key in ("p50", "p99", "max")}
 
 
 def _merge_all(recorded: Any) -> dict[str, Any]:
@@ -152,6 +167,9 @@ def metrics(stats: dict[str, Any]) -> dict[str, float]:
         "generator_cpu_peak_percent": stats["generator"]["cpu_peak_percent"],
         "complete": float(stats["run"]["complete"]),
     }
+    lag_p99 = (stats["generator"].get("loop_lag_ms") or {}).get("p99")
+    if lag_p99 is not None:
+        values["generator_loop_lag_p99_ms"] = lag_p99
     for key in ("mean", "p50", "p90", "p95", "p99", "p99.9", "max"):
         if latency[key] is not None:
             values[f"latency_{key.replace('.', '_')}_ms"] = histogram.readable(latency[key])
@@ -220,7 +238,8 @@ def summary(stats: dict[str, Any]) -> str:
         f"failures by kind: {errors}",
         *([generation_line(totals["generation"])] if totals.get("generation") else []),
         f"load generator CPU peak {stats['generator']['cpu_peak_percent']:g}%"
-        + (" (SATURATED: the generator measured itself)" if stats["generator"]["saturated"] else ""),
+        + (" (SATURATED: the generator measured itself)" if stats["generator"]["saturated"] else "")
+        + _lag_text(stats["generator"].get("loop_lag_ms") or {}),
     ]
     if stats["load"]["target_rps"]:
         lines.append(
@@ -230,3 +249,10 @@ def summary(stats: dict[str, Any]) -> str:
     if all_refused_auth(totals):
         lines.append(AUTH_ADVICE)
     return "\n".join(lines)
+
+
+def _lag_text(lag: dict[str, Any]) -> str:
+    if lag.get("p99") is None:
+        return ""
+    late = " (LAGGING: responses waited for the generator)" if lag["p99"] > LOOP_LAG_P99_LIMIT_MS else ""
+    return f", event loop lag p50 {lag['p50']:g}ms p99 {lag['p99']:g}ms max {lag['max']:g}ms{late}"
