@@ -17,23 +17,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from vertex_loadtest.stats import STATISTIC_KEYS
+
 _TIMES = {"ttft": "ttft_ms", "tpot": "tpot_ms", "itl": "itl_ms"}
-_STATISTICS = {
-    "p50": "p50",
-    "p90": "p90",
-    "p95": "p95",
-    "p99": "p99",
-    "p99.9": "p99.9",
-    "avg": "mean",
-    "mean": "mean",
-    "min": "min",
-    "max": "max",
-}
 #: Time metric -> (field of ``generation``, key in it).
 TIME_METRICS = {
     f"{time}_{statistic}": (field, key)
     for time, field in _TIMES.items()
-    for statistic, key in _STATISTICS.items()
+    for statistic, key in STATISTIC_KEYS.items()
 }
 #: ``goodput`` written with ``/s`` is judged as this.
 GOODPUT_PER_S = "goodput_per_s"

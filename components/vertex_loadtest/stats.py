@@ -57,6 +57,18 @@ from vertex_loadtest.errors import BadInput
 SCHEMA_VERSION = 1
 STATS_FILE = "stats.json"
 LATENCY_KEYS = ("min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")
+#: How an SLO expression names a statistic -> its key in a ``*_ms`` summary (``avg`` is ``mean``).
+STATISTIC_KEYS = {
+    "p50": "p50",
+    "p90": "p90",
+    "p95": "p95",
+    "p99": "p99",
+    "p99.9": "p99.9",
+    "avg": "mean",
+    "mean": "mean",
+    "min": "min",
+    "max": "max",
+}
 LATENCY_FIELDS = ("latency_ms", "failure_latency_ms", "all_latency_ms")
 #: ``capacity.limited_by`` when the load generator, not the endpoint, stopped a sweep.
 LIMITED_BY_GENERATOR = "generator"

@@ -12,19 +12,10 @@ from typing import Any
 
 from vertex_loadtest import generation_slos
 from vertex_loadtest.errors import BadInput
+from vertex_loadtest.stats import STATISTIC_KEYS
 
 #: Latency metric -> key in ``latency_ms`` of a stats entry.
-LATENCY_METRICS = {
-    "p50": "p50",
-    "p90": "p90",
-    "p95": "p95",
-    "p99": "p99",
-    "p99.9": "p99.9",
-    "avg": "mean",
-    "mean": "mean",
-    "min": "min",
-    "max": "max",
-}
+LATENCY_METRICS = STATISTIC_KEYS
 #: Other metrics -> key in a stats entry.
 COUNT_METRICS = {"error_rate": "failure_rate", "failures": "failures", "rps": "rps", "requests": "requests"}
 #: A capacity sweep's result -> key in ``capacity.max_within_slo``.
