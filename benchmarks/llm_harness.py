@@ -104,14 +104,10 @@ def truth_numbers(records: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-LAG_LOCUSTFILE = Path(__file__).resolve().parent / "llm_lag_locustfile.py"
-
-
 def run_ours(url: str, work: Path, users: int, run_time_s: int, output_tokens: int) -> dict[str, Any]:
     """``vertex-loadtest load-test --api chat`` on one core, one Locust process; returns stats.json
-    with ``loop_lag_ms`` added: the p99 lag of the Locust process's loop (``llm_lag_locustfile``)."""
+    (its ``generator.loop_lag_ms`` is the Locust process's own loop lag)."""
     out = work / f"ours-{users}-{time.monotonic_ns()}"
-    lag_file = out.with_suffix(".lag")
     command = [
         str(Path(sys.executable).with_name("vertex-loadtest")),
         "load-test",
@@ -125,15 +121,9 @@ def run_ours(url: str, work: Path, users: int, run_time_s: int, output_tokens: i
         f"--output-tokens={output_tokens}",
         f"--max-tokens={output_tokens}",
         f"--output-dir={out}",
-        f"--locustfile={LAG_LOCUSTFILE}",
     ]
-    env = {**os.environ, "LLM_BENCH_LAG_FILE": str(lag_file)}
-    subprocess.run(
-        command, check=True, stdout=subprocess.DEVNULL, env=env, preexec_fn=lambda: _pin(GENERATOR_CPU)
-    )
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, preexec_fn=lambda: _pin(GENERATOR_CPU))
     stats: dict[str, Any] = json.loads((out / "stats.json").read_text(encoding="utf-8"))
-    lags = [lag for path in work.glob(f"{lag_file.name}.*") for lag in json.loads(path.read_text())]
-    stats["loop_lag_ms"] = nearest_rank(lags, 0.99)
     return stats
 
 
@@ -147,7 +137,7 @@ def ours_numbers(stats: dict[str, Any]) -> dict[str, float]:
         "ttft_p99": generation["ttft_ms"]["p99"],
         "tpot_p50": generation["tpot_ms"]["p50"],
         "events_per_s": generation["output_tokens_per_s"],
-        "loop_lag_ms": stats.get("loop_lag_ms", math.nan),
+        "loop_lag_ms": (generator.get("loop_lag_ms") or {}).get("p99") or math.nan,
         "cpu_percent": generator.get("cpu_peak_percent", math.nan),
     }
 
