@@ -14,11 +14,8 @@ from google.api_core import exceptions
 from google.cloud import aiplatform_v1
 
 from vertex_loadtest.rehearsal.prediction_server import PredictionServer
-from vertex_loadtest.rehearsal.vertex_emulator import (
-    MODEL_URL_ENV,
-    VertexEmulator,
-    deploy_local_model,
-)
+from vertex_loadtest.rehearsal.vertex_calls import MODEL_URL_ENV, deploy_local_model
+from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
 from vertex_loadtest.vertex_clients import client_kwargs
 
 PARENT = "projects/test-project/locations/us-central1"

@@ -10,7 +10,8 @@ import pytest
 
 from vertex_loadtest.rehearsal.llm_engine import Costs
 from vertex_loadtest.rehearsal.llm_server import GenerativeServer
-from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator, deploy_local_model
+from vertex_loadtest.rehearsal.vertex_calls import deploy_local_model
+from vertex_loadtest.rehearsal.vertex_emulator import VertexEmulator
 
 CHAT = {"messages": [{"role": "user", "content": "How does the event loop run?"}], "ignore_eos": True}
 

@@ -20,7 +20,7 @@ from vertex_loadtest.endpoint_cleanup.plan import (
 from vertex_loadtest.endpoint_cleanup.report import CleanupReport, EndpointResult, render_markdown
 from vertex_loadtest.errors import BadInput
 from vertex_loadtest.labels import is_valid_label_value, label_problem, run_labels, sanitize_label_value
-from vertex_loadtest.rehearsal.vertex_emulator import ApiError, _validate_split
+from vertex_loadtest.rehearsal.vertex_emulator import ApiError, validate_split
 
 
 # ------------------------------------------------------------------------------------------ labels
@@ -62,7 +62,7 @@ def simulate(deployed: list[str], traffic: dict[str, int]) -> list[str]:
             assert not remaining or current.get(deployed_id, 0) == 0, "a model with traffic needs a split"
             current.pop(deployed_id, None)
         else:
-            _validate_split(split, remaining)  # raises ApiError like the emulator would
+            validate_split(split, remaining)  # raises ApiError like the emulator would
             current = dict(split)
         current_ids = remaining
         order.append(deployed_id)

@@ -13,14 +13,9 @@ behaviour and the ``:predict`` contract with a local model server: docs/rehearsa
 paging), ``validation``, ``status`` (google.rpc.Status errors).
 """
 
-from vertex_loadtest.rehearsal.vertex_calls import MODEL_URL_ENV, deploy_local_model
 from vertex_loadtest.rehearsal.vertex_emulator.admin import serve
 from vertex_loadtest.rehearsal.vertex_emulator.server import VertexEmulator
 from vertex_loadtest.rehearsal.vertex_emulator.status import ApiError
 from vertex_loadtest.rehearsal.vertex_emulator.validation import validate_split
 
-#: The names the emulator's module had, which tests import from here (``deploy_local_model`` and
-#: ``MODEL_URL_ENV`` live in ``rehearsal.vertex_calls``, the one place for the upload/create/deploy calls).
-_validate_split = validate_split
-
-__all__ = ["MODEL_URL_ENV", "ApiError", "VertexEmulator", "deploy_local_model", "serve", "validate_split"]
+__all__ = ["ApiError", "VertexEmulator", "serve", "validate_split"]
